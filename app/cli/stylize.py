@@ -1,0 +1,72 @@
+"""``python main.py stylize``: stylize images, folders and videos without a window."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.cli.common import add_engine_arguments, add_style_arguments, check_alpha, make_stylizer, parse_mix
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                   help="images, folders of images, or videos (mp4/avi/mkv/mov)")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output file (one input) or folder (several inputs, or a folder)")
+    add_style_arguments(p, required=True)
+    p.add_argument("--mask", type=Path, metavar="M",
+                   help="grayscale mask: white gets the first style, black the second (or stays unstylized)")
+    add_engine_arguments(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np  # noqa: PLC0415
+
+    from app.engine import Settings  # noqa: PLC0415
+    from app.errors import UserError  # noqa: PLC0415
+    from app.images import load_image  # noqa: PLC0415
+    from app.offline import check_inputs, collect_inputs, plan_jobs, stylize_image, stylize_video  # noqa: PLC0415
+    from app.styles import StyleLibrary  # noqa: PLC0415
+
+    # Everything is validated before the (slow) model load and before any output exists.
+    check_alpha(args.alpha)
+    mix = parse_mix(args.mix, len(args.style))
+    if args.size is not None and not 32 <= args.size <= 4096:
+        raise UserError(f"--size must be between 32 and 4096, got {args.size}")
+    library = StyleLibrary()
+    styles = [library.resolve(s) for s in args.style]
+    style_images = [s.load() for s in styles]
+    mask = None
+    if args.mask is not None:
+        if mix:
+            raise UserError("--mask and --mix cannot be combined: the mask already says where each style goes")
+        if len(styles) > 2:
+            raise UserError("--mask takes one --style (inside) or two (inside, outside)")
+        mask = load_image(args.mask).astype(np.float32).mean(axis=2) / 255.0
+    files = collect_inputs(args.inputs)
+    check_inputs(files)
+    jobs = plan_jobs(files, args.output)
+
+    stylizer = make_stylizer(args)
+    ids = tuple(stylizer.add_style(img) for img in style_images)
+    settings = Settings(styles=ids, weights=mix, alpha=args.alpha, color=args.preserve_color,
+                        size=args.size, mask=mask)
+    settings.validate()
+    show = not args.quiet and sys.stderr.isatty()
+    for job in _progress(jobs, show):
+        if job.is_video:
+            n = stylize_video(stylizer, job, settings, progress=not args.quiet)
+            print(f"{job.target}  ({n} frames)")
+        else:
+            stylize_image(stylizer, job, settings)
+            print(job.target)
+    return 0
+
+
+def _progress(jobs, show: bool):
+    if len(jobs) < 2 or not show:
+        return jobs
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(jobs, unit="file", file=sys.stderr)

@@ -1,0 +1,51 @@
+"""Choosing where and in what precision the networks run."""
+from __future__ import annotations
+
+import torch
+
+from app.errors import UserError
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_supports_bf16() -> bool:
+    """True when oneDNN has native bf16 kernels here (AVX512-BF16 / AMX), where bf16 is ~2x fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def select(device: str | None = None, precision: str | None = None) -> tuple[torch.device, torch.dtype]:
+    """CUDA + fp16 when a GPU exists; on CPU bf16 where supported, else fp32. Both overridable."""
+    if device in (None, "auto"):
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for, but no CUDA GPU is available")
+    if precision in (None, "auto"):
+        if dev.type == "cuda":
+            dtype = torch.float16
+        else:
+            dtype = torch.bfloat16 if cpu_supports_bf16() else torch.float32
+    elif precision in PRECISIONS:
+        dtype = PRECISIONS[precision]
+    else:
+        raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    return dev, dtype
+
+
+def precision_name(dtype: torch.dtype) -> str:
+    return {v: k for k, v in PRECISIONS.items()}[dtype]
+
+
+def describe(dev: torch.device, dtype: torch.dtype) -> str:
+    """Human-readable, e.g. 'cpu bf16' or 'cuda:0 (NVIDIA H100) fp16'."""
+    name = str(dev)
+    if dev.type == "cuda":
+        name += f" ({torch.cuda.get_device_name(dev)})"
+    return f"{name} {precision_name(dtype)}"

@@ -1,0 +1,317 @@
+"""The engine: one object that owns device, precision, networks and cached style statistics.
+
+``Stylizer.stylize(frame_rgb)`` takes an RGB uint8 frame and returns one of exactly the
+same size. Style statistics (relu4_1 mean/std) are computed once per style image and
+cached in memory and on disk, so swapping or mixing styles costs nothing per frame.
+Settings are an immutable snapshot: callers on other threads replace it atomically and
+each frame reads one consistent value.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app import device as devices
+from app.errors import UserError
+from app.images import RGBImage, resize_to_fit
+from app.paths import atomic_write_bytes, cache_dir
+from models.adain import FeatureStats, adain, adain_masked, blend_alpha, calc_mean_std, mix_stats
+from models.color import color_stats, match_color, preserve_luminance
+
+ColorMode = Literal["none", "luminance", "histogram"]
+COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
+STYLE_SIZE = 512  # style images are encoded with their long side at most this
+PAD_MULTIPLE = 8  # three poolings down, three upsamplings up
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes one stylized frame. Immutable: replace it, never mutate it."""
+
+    styles: tuple[str, ...] = ()
+    weights: tuple[float, ...] = ()  # mix weights, one per style; empty means equal
+    alpha: float = 1.0
+    color: ColorMode = "none"
+    size: int | None = None  # processing short side in pixels; None: the frame's own
+    mask: np.ndarray | None = field(default=None, compare=False)  # (H, W) in [0, 1]
+
+    def validate(self) -> None:
+        if not self.styles:
+            raise UserError("no style selected")
+        if not 0.0 <= float(self.alpha) <= 1.0:
+            raise UserError(f"alpha must be between 0 and 1, got {self.alpha}")
+        if self.weights and len(self.weights) != len(self.styles):
+            raise UserError(f"{len(self.weights)} mix weights given for {len(self.styles)} styles")
+        if self.weights and (min(self.weights) < 0 or sum(self.weights) <= 0):
+            raise UserError("mix weights must be non-negative and not all zero")
+        if self.color not in COLOR_MODES:
+            raise UserError(f"unknown colour mode {self.color!r}; use one of {', '.join(COLOR_MODES)}")
+        if self.size is not None and not 32 <= self.size <= 4096:
+            raise UserError(f"processing size must be between 32 and 4096 pixels, got {self.size}")
+        if self.mask is not None and len(self.styles) > 2:
+            raise UserError("a mask takes one style (inside) or two (inside, outside)")
+
+
+def style_id(image: RGBImage, style_size: int = STYLE_SIZE) -> str:
+    """Content hash of a style image (pixels and shape) and the size it is encoded at."""
+    digest = hashlib.sha256(np.ascontiguousarray(image).tobytes())
+    digest.update(repr((image.shape, style_size)).encode())
+    return digest.hexdigest()[:20]
+
+
+@dataclass
+class _Prepared:
+    """A frame on the device, ready for the encoder."""
+
+    full: torch.Tensor  # (1, 3, H, W) float32 [0, 1] at the frame's own size
+    work: torch.Tensor  # (1, 3, h, w) float32 at processing size
+    padded: torch.Tensor  # (1, 3, h', w') network dtype, sides multiples of 8
+    mask: torch.Tensor | None
+
+
+class Stylizer:
+    """AdaIN inference: encoder -> AdaIN with cached style statistics -> decoder."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32, encoder_id: str = "custom",
+                 stats_dir: Path | None = None, style_size: int = STYLE_SIZE) -> None:
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.memory_format = torch.channels_last
+        self.encoder = encoder.to(self.device, dtype, memory_format=self.memory_format).eval()
+        self.decoder = decoder.to(self.device, dtype, memory_format=self.memory_format).eval()
+        for p in list(self.encoder.parameters()) + list(self.decoder.parameters()):
+            p.requires_grad_(False)
+        self.encoder_id = encoder_id
+        self.style_size = style_size
+        self.stats_dir = stats_dir
+        self._stats: dict[str, FeatureStats] = {}
+        self._style_images: dict[str, RGBImage] = {}
+        self._matched: dict[str, tuple[torch.Tensor, torch.Tensor, FeatureStats]] = {}
+        self._settings = Settings()
+        self._pinned: dict[tuple[int, ...], torch.Tensor] = {}
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed size presets: tuned once per size
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def create(cls, device: str | None = None, precision: str | None = None,
+               vgg: Path | None = None, decoder: Path | None = None) -> "Stylizer":
+        """Load the default (or given) weights and pick device and precision."""
+        from app import weights  # noqa: PLC0415 - weights pulls in the download machinery
+
+        dev, dtype = devices.select(device, precision)
+        enc = weights.load_encoder(vgg)
+        dec, meta = weights.load_decoder(decoder)
+        enc_id = weights.encoder_id(vgg)
+        trained_for = meta.get("encoder_fingerprint")
+        if trained_for and trained_for != enc_id:
+            warnings.warn(f"the decoder {meta['source']} was trained against another encoder "
+                          f"({trained_for}, this one is {enc_id}); expect poor images", stacklevel=2)
+        stats_dir = cache_dir() / "style_stats" / enc_id
+        return cls(enc, dec, dev, dtype, encoder_id=enc_id, stats_dir=stats_dir)
+
+    @property
+    def description(self) -> str:
+        return devices.describe(self.device, self.dtype)
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def update(self, **changes: object) -> Settings:
+        """Replace the settings snapshot (validated); takes effect on the next frame."""
+        new = replace(self._settings, **changes)  # type: ignore[arg-type]
+        if new.styles:
+            new.validate()
+        self._settings = new
+        return new
+
+    def set_style(self, images: RGBImage | Sequence[RGBImage], weights: Sequence[float] = ()) -> Settings:
+        """Register one or several style images and make them the current style (mix)."""
+        if isinstance(images, np.ndarray):
+            images = [images]
+        ids = tuple(self.add_style(img) for img in images)
+        return self.update(styles=ids, weights=tuple(float(w) for w in weights))
+
+    # ------------------------------------------------------------------ styles
+
+    def add_style(self, image: RGBImage) -> str:
+        """Compute (or fetch from cache) a style image's relu4_1 statistics; returns its id."""
+        image = resize_to_fit(image, self.style_size)
+        sid = style_id(image, self.style_size)
+        if sid in self._stats:
+            return sid
+        self._style_images[sid] = image
+        stats = self._load_stats(sid)
+        if stats is None:
+            stats = self.encode_stats(self._to_tensor(image))
+            self._save_stats(sid, stats)
+        self._stats[sid] = stats
+        return sid
+
+    def has_style(self, sid: str) -> bool:
+        return sid in self._stats
+
+    def style_stats(self, sid: str) -> FeatureStats:
+        try:
+            return self._stats[sid]
+        except KeyError:
+            raise UserError(f"unknown style {sid!r}: add it first") from None
+
+    @torch.inference_mode()
+    def encode_stats(self, rgb: torch.Tensor) -> FeatureStats:
+        """relu4_1 statistics of a (1, 3, H, W) float image, in fp32."""
+        padded, _ = _pad(rgb, PAD_MULTIPLE)
+        feats = self.encoder(padded.to(self.dtype).contiguous(memory_format=self.memory_format))
+        return calc_mean_std(feats)
+
+    def _stats_file(self, sid: str) -> Path | None:
+        return self.stats_dir / f"{sid}.pt" if self.stats_dir else None
+
+    def _load_stats(self, sid: str) -> FeatureStats | None:
+        path = self._stats_file(sid)
+        if path is None or not path.is_file():
+            return None
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+            return FeatureStats(data["mean"].float(), data["std"].float()).to(self.device)
+        except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
+            path.unlink(missing_ok=True)
+            return None
+
+    def _save_stats(self, sid: str, stats: FeatureStats) -> None:
+        path = self._stats_file(sid)
+        if path is None:
+            return
+        buf = io.BytesIO()
+        torch.save({"mean": stats.mean.cpu(), "std": stats.std.cpu()}, buf)
+        try:
+            atomic_write_bytes(path, buf.getvalue())
+        except OSError:
+            pass  # the cache is an optimisation; a read-only disk must not stop stylizing
+
+    def _histogram_stats(self, sid: str, content: torch.Tensor) -> FeatureStats:
+        """Statistics of the style recoloured to the content's colours, refreshed on drift."""
+        mean_c, cov_c = color_stats(content)
+        cached = self._matched.get(sid)
+        if cached is not None:
+            old_mean, old_cov, stats = cached
+            drift = max(float((old_mean - mean_c).abs().max()),
+                        float(torch.linalg.norm(old_cov - cov_c) / torch.linalg.norm(old_cov)) * 0.2)
+            if drift < 0.02:
+                return stats
+        style = self._to_tensor(self._style_images[sid])
+        stats = self.encode_stats(match_color(style, mean_c, cov_c))
+        self._matched[sid] = (mean_c, cov_c, stats)
+        return stats
+
+    # ------------------------------------------------------------------ the pipeline stages
+
+    def _to_tensor(self, frame: RGBImage) -> torch.Tensor:
+        """uint8 (H, W, 3) -> float32 (1, 3, H, W) in [0, 1] on the device (pinned upload on CUDA)."""
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise UserError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
+        if not frame.flags.writeable or not frame.flags.c_contiguous:
+            frame = np.array(frame)  # torch wants a writable, contiguous buffer
+        host = torch.from_numpy(frame)
+        if self.device.type == "cuda":
+            buf = self._pinned.get(frame.shape)
+            if buf is None:
+                buf = self._pinned[frame.shape] = torch.empty(frame.shape, dtype=torch.uint8).pin_memory()
+            buf.copy_(host)
+            host = buf
+        t = host.to(self.device, non_blocking=True).permute(2, 0, 1)[None]
+        return t.float().div_(255.0)
+
+    def preprocess(self, frame: RGBImage, settings: Settings) -> _Prepared:
+        full = self._to_tensor(frame)
+        work = _resize_short_side(full, settings.size)
+        padded, _ = _pad(work, PAD_MULTIPLE)
+        mask = None
+        if settings.mask is not None:
+            m = torch.as_tensor(np.asarray(settings.mask, dtype=np.float32), device=self.device)
+            if m.dim() != 2:
+                raise UserError("the mask must be a single-channel image")
+            m = F.interpolate(m[None, None], size=work.shape[-2:], mode="bilinear", align_corners=False)
+            mask, _ = _pad(m.clamp(0, 1), PAD_MULTIPLE)
+        return _Prepared(full, work, padded.to(self.dtype).contiguous(memory_format=self.memory_format), mask)
+
+    def encode(self, prepared: _Prepared) -> torch.Tensor:
+        return self.encoder(prepared.padded)
+
+    def transfer(self, content: torch.Tensor, prepared: _Prepared, settings: Settings) -> torch.Tensor:
+        """AdaIN target features t (fp32): style mix, mask, colour matching, alpha."""
+        if settings.color == "histogram":
+            stats = [self._histogram_stats(s, prepared.work) for s in settings.styles]
+        else:
+            stats = [self.style_stats(s) for s in settings.styles]
+        if settings.mask is not None and prepared.mask is not None:
+            outside = stats[1] if len(stats) > 1 else None
+            target = adain_masked(content, stats[0], outside, prepared.mask)
+        else:
+            weights = settings.weights or (1.0,) * len(stats)
+            target = adain(content, stats[0] if len(stats) == 1 else mix_stats(stats, weights))
+        return blend_alpha(target, content, float(settings.alpha))
+
+    def decode(self, target: torch.Tensor) -> torch.Tensor:
+        return self.decoder(target.to(self.dtype).contiguous(memory_format=self.memory_format))
+
+    def postprocess(self, out: torch.Tensor, prepared: _Prepared, settings: Settings) -> RGBImage:
+        h, w = prepared.work.shape[-2:]
+        rgb = out[:, :, :h, :w].float().clamp_(0.0, 1.0)
+        if rgb.shape[-2:] != prepared.full.shape[-2:]:
+            rgb = F.interpolate(rgb, size=prepared.full.shape[-2:], mode="bilinear", align_corners=False)
+        if settings.color == "luminance":
+            rgb = preserve_luminance(rgb, prepared.full)
+        u8 = rgb.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)
+        return u8.contiguous().cpu().numpy()
+
+    @torch.inference_mode()
+    def stylize(self, frame: RGBImage, settings: Settings | None = None) -> RGBImage:
+        """Stylize one RGB uint8 frame; the result has exactly the frame's size."""
+        s = settings if settings is not None else self._settings  # one snapshot per frame
+        s.validate()
+        prepared = self.preprocess(frame, s)
+        content = self.encode(prepared)
+        target = self.transfer(content, prepared, s)
+        return self.postprocess(self.decode(target), prepared, s)
+
+
+def _resize_short_side(x: torch.Tensor, short: int | None) -> torch.Tensor:
+    if short is None:
+        return x
+    h, w = x.shape[-2:]
+    scale = short / min(h, w)
+    if abs(scale - 1.0) < 1e-6:
+        return x
+    size = (max(PAD_MULTIPLE, round(h * scale)), max(PAD_MULTIPLE, round(w * scale)))
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=scale < 1.0)
+
+
+def _pad(x: torch.Tensor, multiple: int, minimum: int = 2 * PAD_MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad bottom/right so both sides are multiples of ``multiple`` and at least ``minimum``.
+
+    The encoder's reflection pads need a relu4_1 map of at least 2x2, hence 16 px. Reflect
+    padding where the frame is large enough, replicate where it is not.
+    """
+    h, w = x.shape[-2:]
+    th = max(minimum, -(-h // multiple) * multiple)
+    tw = max(minimum, -(-w // multiple) * multiple)
+    ph, pw = th - h, tw - w
+    if ph == 0 and pw == 0:
+        return x, (0, 0)
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode), (ph, pw)

@@ -1,0 +1,28 @@
+"""The AdaIN training objective (Huang & Belongie 2017, eq. 11-13).
+
+loss = ||f(g(t)) - t||^2 at relu4_1  +  lambda * sum_i ( ||mu(phi_i(g(t))) - mu(phi_i(s))||^2
+                                                        + ||sigma(phi_i(g(t))) - sigma(phi_i(s))||^2 )
+over relu1_1, relu2_1, relu3_1, relu4_1. Statistics in fp32 (see models.adain).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from models.adain import calc_mean_std
+
+
+def content_loss(output_feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance between the output's relu4_1 features and the AdaIN target."""
+    return F.mse_loss(output_feat.float(), target.float())
+
+
+def style_loss(output_taps: Sequence[torch.Tensor], style_taps: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Sum over layers of the mean/std distances (per sample and channel, averaged)."""
+    total = torch.zeros((), device=output_taps[0].device)
+    for out, sty in zip(output_taps, style_taps, strict=True):
+        o, s = calc_mean_std(out), calc_mean_std(sty)
+        total = total + F.mse_loss(o.mean, s.mean) + F.mse_loss(o.std, s.std)
+    return total
