@@ -1,0 +1,54 @@
+"""``python main.py train``: train a decoder (see app.train)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from app.paths import cache_dir  # noqa: PLC0415
+
+    p.add_argument("--content-dir", required=True, type=Path, help="folder of content photos")
+    p.add_argument("--style-dir", required=True, type=Path, help="folder of style images")
+    p.add_argument("--out", type=Path,
+                   default=cache_dir() / "train" / "decoder", help="run folder for checkpoints, samples and logs")
+    p.add_argument("--resume", type=Path, metavar="CKPT",
+                   help="a checkpoint.pt to continue exactly, or a decoder_fp16.pth to warm-start from")
+    p.add_argument("--iterations", type=int, default=40_000, help="total training steps")
+    p.add_argument("--size", type=int, default=128, choices=[128, 256], help="crop size")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=5e-4, help="initial learning rate (decays to --lr-min)")
+    p.add_argument("--lr-min", type=float, default=1e-4)
+    p.add_argument("--style-weight", type=float, default=10.0, help="lambda, the style loss weight")
+    p.add_argument("--warmup", type=int, default=300, help="first steps as a plain autoencoder")
+    p.add_argument("--decoder-width", type=float, default=1.0, help="channel width factor (slim decoders < 1)")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    p.add_argument("--holdout-content-dir", type=Path, help="held-out contents for evaluation and sample sheets")
+    p.add_argument("--holdout-style-dir", type=Path, help="held-out styles for evaluation and sample sheets")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    p.add_argument("--no-bf16", action="store_true", help="train in fp32 instead of bf16 autocast")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch  # noqa: PLC0415
+
+    from app.errors import UserError  # noqa: PLC0415
+    from app.train import TrainConfig, run as train  # noqa: PLC0415
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.iterations <= 0 or args.batch <= 0:
+        raise UserError("--iterations and --batch must be positive")
+    out = args.out
+    cfg = TrainConfig(
+        content_dir=str(args.content_dir), style_dir=str(args.style_dir), out_dir=str(out),
+        iterations=args.iterations, size=args.size, batch=args.batch, lr=args.lr, lr_min=args.lr_min,
+        style_weight=args.style_weight, warmup=args.warmup, checkpoint_minutes=args.checkpoint_minutes,
+        decoder_width=args.decoder_width, seed=args.seed, bf16=not args.no_bf16,
+        holdout_content_dir=str(args.holdout_content_dir) if args.holdout_content_dir else None,
+        holdout_style_dir=str(args.holdout_style_dir) if args.holdout_style_dir else None,
+    )
+    trainer = train(cfg, resume=args.resume)
+    print(f"stopped at step {trainer.step_count}; decoder: {out / 'decoder_fp16.pth'}")
+    return 0
