@@ -98,9 +98,17 @@ def stylize_image(stylizer: Stylizer, job: Job, settings: Settings) -> None:
     save_image(stylizer.stylize(load_image(job.source), settings), job.target)
 
 
-def stylize_video(stylizer: Stylizer, job: Job, settings: Settings, progress: bool = True) -> int:
-    """Stylize every frame at the source's frame rate; returns the number of frames written."""
+def stylize_video(stylizer: Stylizer, job: Job, settings: Settings, progress: bool = True,
+                  stabilize: float = 0.0) -> int:
+    """Stylize every frame at the source's frame rate; returns the number of frames written.
+
+    ``stabilize`` > 0 runs the causal temporal stabiliser (app.temporal) against flicker.
+    """
     from tqdm import tqdm  # noqa: PLC0415
+
+    from app.temporal import TemporalStabilizer  # noqa: PLC0415
+
+    steady = TemporalStabilizer(stabilize)
 
     with VideoReader(job.source) as reader:
         frames = iter(reader)
@@ -114,7 +122,7 @@ def stylize_video(stylizer: Stylizer, job: Job, settings: Settings, progress: bo
             with tqdm(total=reader.frame_count or None, unit="frame", desc=job.source.name,
                       disable=not progress, file=sys.stderr) as bar:
                 for frame in _chain(first, frames):
-                    writer.write(stylizer.stylize(frame, settings))
+                    writer.write(steady(frame, stylizer.stylize(frame, settings)))
                     bar.update(1)
         except KeyboardInterrupt:
             interrupted = True

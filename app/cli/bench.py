@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--live-seconds", type=float, default=15.0, help="how long to run the live pipeline")
     p.add_argument("--no-live", action="store_true", help="skip the live-pipeline figures")
     p.add_argument("--peer", action="store_true", help="also run the peer styletransfer-lite on the same frames")
-    p.add_argument("--vgg", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--vgg", type=Path, help="encoder to time (default: the built-in one)")
     p.add_argument("--decoder", type=Path, help="decoder to time (default: the shipped one)")
 
 
@@ -72,6 +72,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: skipped ({exc})")
             continue
         records += bench.bench_model(name, stylizer, style, content, sizes, peaks, runs=args.runs)
+    if not args.no_live:
+        from app.paths import REPO_ROOT  # noqa: PLC0415
+
+        video = args.video or REPO_ROOT.parent / "shared" / "media" / "video" / "cutBunny.mp4"
+        if not video.is_file():
+            print(f"live pipeline: skipped (no video at {video}; pass --video)")
+        else:
+            print(f"\nlive pipeline on {video.name} (capture thread -> engine -> sink):")
+            for name in [p for p in paths if p != "full-fp32"] or paths:
+                device, precision = ("cuda", "fp16") if name == "full-fp16" else ("cpu", name.split("-")[1])
+                stylizer = Stylizer.create(device=device, precision=precision, vgg=args.vgg, decoder=args.decoder)
+                for size in (256, 360):
+                    records.append(bench.bench_live(name, stylizer, style, video, size, args.live_seconds, peaks))
     if args.json:
         args.json.write_text(json.dumps([r.as_json() for r in records], indent=2) + "\n")
         print(f"wrote {args.json}")

@@ -8,6 +8,9 @@ from pathlib import Path
 from app.cli.common import add_engine_arguments, add_style_arguments, check_alpha, make_stylizer, parse_mix
 
 
+DEFAULT_STABILIZE = 0.6
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                    help="images, folders of images, or videos (mp4/avi/mkv/mov)")
@@ -17,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask", type=Path, metavar="M",
                    help="grayscale mask: white gets the first style, black the second (or stays unstylized)")
     add_engine_arguments(p)
+    p.add_argument("--stabilize", type=float, default=DEFAULT_STABILIZE, metavar="0..1",
+                   help="videos: temporal stabilisation strength against flicker (0: per-frame output)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -31,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     # Everything is validated before the (slow) model load and before any output exists.
     check_alpha(args.alpha)
+    if not 0.0 <= args.stabilize <= 1.0:
+        raise UserError(f"--stabilize must be between 0 and 1, got {args.stabilize}")
     mix = parse_mix(args.mix, len(args.style))
     if args.size is not None and not 32 <= args.size <= 4096:
         raise UserError(f"--size must be between 32 and 4096, got {args.size}")
@@ -56,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     show = not args.quiet and sys.stderr.isatty()
     for job in _progress(jobs, show):
         if job.is_video:
-            n = stylize_video(stylizer, job, settings, progress=not args.quiet)
+            n = stylize_video(stylizer, job, settings, progress=not args.quiet, stabilize=args.stabilize)
             print(f"{job.target}  ({n} frames)")
         else:
             stylize_image(stylizer, job, settings)
