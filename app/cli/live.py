@@ -1,0 +1,242 @@
+"""``python main.py [live]``: the live stylizer, in a window or headless.
+
+Without a display server (Linux with neither DISPLAY nor WAYLAND_DISPLAY, and no
+QT_QPA_PLATFORM chosen) a window cannot open, so the same pipeline runs headless on the
+given source (else the camera, else the built-in demo) for a few hundred frames and
+records them to the videos folder: the command does something useful instead of
+failing inside Qt.
+
+``--kiosk`` turns the same pipeline into an unattended installation (app/kiosk: a TOML
+config, a playlist with cross-fades, self-healing, fullscreen window or headless soak run).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from app.cli.common import add_engine_arguments, add_style_arguments, check_alpha, make_stylizer, parse_mix
+
+DEMO_FRAMES = 200  # frames the no-display demo records
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("source")
+    g.add_argument("--source", metavar="SRC",
+                   help="camera index (0, 1...), video or image file, stream URL (rtsp://, http://), or 'demo' "
+                        "(default: the window's last source, else camera 0)")
+    g.add_argument("--camera-size", metavar="WxH", help="size to ask the camera for (default: 640x480)")
+    g.add_argument("--mirror", action="store_true", help="flip left-right like a mirror (M toggles it)")
+    add_style_arguments(p)
+    # None = not given: the window then uses what it remembers from the last run.
+    p.set_defaults(alpha=None, preserve_color=None, size=None)
+    # The shared options' help, for live use. "%(default).0s" prints nothing but tells the
+    # defaults formatter not to append "(default: None)".
+    live_help = {
+        "alpha": "content (0) to style (1) strength (default: last used, else 1.0)",
+        "size": "processing short side in pixels (default: last used, else 256)",
+        "preserve_color": "keep the camera's colours: luminance or histogram (default: last used, else none)",
+        "style": "style name (see `styles`) or image path; repeat to mix several (default: last used, "
+                 "else the first style)",
+    }
+    for action in p._actions:  # noqa: SLF001
+        action.help = live_help.get(action.dest, action.help)
+    p.add_argument("--stabilize", type=float, metavar="0..1",
+                   help="temporal stabilisation against flicker, 0 (off) to 1 (default: last used, else 0.6)")
+    h = p.add_argument_group("headless")
+    h.add_argument("--no-window", action="store_true",
+                   help="run the pipeline without a window (kiosks without a display, tests, benchmarks) "
+                        "and print the achieved FPS and latency at the end")
+    h.add_argument("--frames", type=int, metavar="N", help="stop after N stylized frames (default: until Ctrl-C)")
+    h.add_argument("--record", type=Path, metavar="PATH", help="record the stylized stream to PATH (.mp4 or .mkv)")
+    k = p.add_argument_group("kiosk (unattended installation; see README, 'Kiosk mode')")
+    k.add_argument("--kiosk", action="store_true",
+                   help="fullscreen installation: playlist of styles with cross-fades, no controls, self-healing; "
+                        "exit with the configured key chord (default Ctrl+Shift+Q) or a signal")
+    k.add_argument("--config", type=Path, metavar="PATH",
+                   help="kiosk TOML config (default: kiosk.toml in the config folder if there is one); "
+                        "--source, --size, --mirror, --camera-size and --style override it")
+    k.add_argument("--duration", type=float, metavar="SECONDS", help="end the kiosk run after SECONDS")
+    k.add_argument("--report", type=Path, metavar="PATH",
+                   help="write a JSON soak report (frames, FPS, latency, memory, restarts) to PATH at the end")
+    add_engine_arguments(p)
+    for action in p._actions:  # noqa: SLF001 - help that already states its default keeps it alone
+        if action.help and "(default:" in action.help and "%(default)" not in action.help:
+            action.help += "%(default).0s"
+
+
+def no_display() -> bool:
+    """True where a Qt window cannot open: Linux/BSD without X11 or Wayland and no platform chosen."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
+
+
+def options(args: argparse.Namespace):
+    """Validate the command line (before any slow model load) into LiveOptions."""
+    from app.capture import parse_size  # noqa: PLC0415
+    from app.errors import UserError  # noqa: PLC0415
+    from app.live import LiveOptions  # noqa: PLC0415
+
+    if args.alpha is not None:
+        check_alpha(args.alpha)
+    styles = list(args.style or [])
+    mix = parse_mix(args.mix, len(styles)) if args.mix else ()
+    if args.size is not None and not 32 <= args.size <= 4096:
+        raise UserError(f"--size must be between 32 and 4096, got {args.size}")
+    if args.stabilize is not None and not 0.0 <= args.stabilize <= 1.0:
+        raise UserError(f"--stabilize must be between 0 and 1, got {args.stabilize}")
+    if args.frames is not None and args.frames < 1:
+        raise UserError(f"--frames must be at least 1, got {args.frames}")
+    if args.record is not None and args.record.suffix.lower() not in (".mp4", ".mkv", ".mov", ".m4v"):
+        raise UserError(f"{args.record}: --record needs a .mp4, .mkv or .mov file name")
+    if args.record is not None and not (args.record.parent if str(args.record.parent) else Path(".")).is_dir():
+        raise UserError(f"{args.record.parent}: no such folder for --record")
+    check_kiosk_arguments(args)
+    return LiveOptions(source=args.source, camera_size=parse_size(args.camera_size or "640x480"),
+                       mirror=args.mirror or None,
+                       styles=styles, mix=mix, alpha=args.alpha, color=args.preserve_color, size=args.size,
+                       stabilize=args.stabilize,
+                       frames=args.frames, record=args.record)
+
+
+def check_kiosk_arguments(args: argparse.Namespace) -> None:
+    from app.errors import UserError  # noqa: PLC0415
+
+    kiosk = getattr(args, "kiosk", False)
+    for name in ("config", "duration", "report"):
+        if getattr(args, name, None) is not None and not kiosk:
+            raise UserError(f"--{name} is a kiosk option: add --kiosk")
+    if not kiosk:
+        return
+    if args.record is not None:
+        raise UserError("--record is not available with --kiosk")
+    if args.mix:
+        raise UserError("--mix is not used with --kiosk: the playlist cross-fades between its --style entries")
+    if args.duration is not None and not args.duration > 0:
+        raise UserError(f"--duration must be more than 0 seconds, got {args.duration}")
+    if args.report is not None and not (args.report.parent if str(args.report.parent) else Path(".")).is_dir():
+        raise UserError(f"{args.report.parent}: no such folder for --report")
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = options(args)
+    if args.kiosk:
+        return run_kiosk(args, opts)
+    if args.no_window:
+        return run_headless(args, opts)
+    if no_display():
+        return run_headless(args, opts, demo=True)
+    stylizer = make_stylizer(args)
+    from app.ui.app import run_window  # noqa: PLC0415 - Qt loads only for the window
+
+    return run_window(stylizer, opts)
+
+
+def _demo_source(opts):
+    """The given source, else the camera if one opens, else the synthetic demo."""
+    from app.capture import CameraSource, DemoSource, SourceError, open_source  # noqa: PLC0415
+
+    if opts.source is not None:
+        return open_source(opts.source, opts.camera_size)
+    camera = CameraSource(0, opts.camera_size)
+    try:
+        camera.open()
+    except SourceError:
+        return DemoSource()
+    finally:
+        camera.close()
+    return camera
+
+
+def _probe(source) -> None:
+    """Open and close a file or stream once, so a bad one fails before the model loads.
+    (Cameras are not: opening one twice is slow, and the run reports a missing one anyway.)"""
+    from app.capture import CameraSource, SourceError  # noqa: PLC0415
+    from app.errors import UserError  # noqa: PLC0415
+
+    if isinstance(source, CameraSource):
+        return
+    try:
+        source.open()
+    except SourceError as exc:
+        raise UserError(f"{source.name}: {exc}") from None
+    finally:
+        source.close()
+
+
+def run_headless(args: argparse.Namespace, opts, demo: bool = False) -> int:
+    from app.capture import open_source  # noqa: PLC0415
+    from app.errors import UserError  # noqa: PLC0415
+    from app.live import DEFAULT_SIZE, LivePipeline, run_headless as run_pipeline  # noqa: PLC0415
+    from app.recorder import timestamped_path  # noqa: PLC0415
+    from app.paths import videos_dir  # noqa: PLC0415
+    from app.styles import StyleLibrary  # noqa: PLC0415
+    from app.temporal import DEFAULT_STRENGTH  # noqa: PLC0415
+
+    library = StyleLibrary()
+    styles = [library.resolve(s) for s in opts.styles]
+    if not styles:
+        first = library.all()[:1]
+        if not first:
+            raise UserError("no styles found: pass --style IMAGE, or add styles with the window")
+        styles = first
+    for style in styles:
+        style.load()  # a broken style image fails now, before the model loads
+    source = _demo_source(opts) if demo else open_source(opts.source, opts.camera_size)
+    _probe(source)
+    frames, record = opts.frames, opts.record
+    if demo:
+        frames = frames or DEMO_FRAMES
+        record = record or timestamped_path(videos_dir(), ".mp4")
+        what = "the built-in demo" if source.name == "demo" else source.name
+        print(f"No display server found (DISPLAY and WAYLAND_DISPLAY are unset), so instead of the window "
+              f"this runs {frames} frames from {what} headless and records them to {record}.", flush=True)
+    stylizer = make_stylizer(args)
+    pipeline = LivePipeline(stylizer, source, mirror=bool(opts.mirror))
+    pipeline.stabilize = DEFAULT_STRENGTH if opts.stabilize is None else opts.stabilize
+    future = pipeline.select_styles(styles, opts.mix, alpha=1.0 if opts.alpha is None else opts.alpha,
+                                    color=opts.color or "none", size=opts.size or DEFAULT_SIZE)
+    pipeline.worker.start()
+    try:
+        future.result()  # the style is encoded before the clock starts
+    except BaseException:
+        pipeline.stop()
+        raise
+    run_pipeline(pipeline, frames, record)
+    return 0
+
+
+def kiosk_config(args: argparse.Namespace, opts):
+    """The kiosk config file (or defaults) with the command line's values on top."""
+    from app.kiosk.config import KioskConfig, PlaylistItem, load_config  # noqa: PLC0415
+    from app.styles import StyleLibrary  # noqa: PLC0415
+
+    config: KioskConfig = load_config(args.config)
+    playlist = None
+    if opts.styles:
+        library = StyleLibrary()
+        for name in opts.styles:
+            library.resolve(name)  # UserError naming the --style value
+        playlist = tuple(PlaylistItem(name, 1.0 if opts.alpha is None else opts.alpha, opts.color or "none")
+                         for name in opts.styles)
+    elif opts.alpha is not None or opts.color is not None:
+        playlist = tuple(PlaylistItem(i.style, i.alpha if opts.alpha is None else opts.alpha,
+                                      opts.color or i.color, i.seconds) for i in config.playlist) or None
+    return config.with_overrides(source=opts.source, size=opts.size, mirror=opts.mirror,
+                                 camera_size=opts.camera_size if args.camera_size else None, playlist=playlist)
+
+
+def run_kiosk(args: argparse.Namespace, opts) -> int:
+    """``--kiosk``: every check first (one line, exit 2), then fullscreen or headless until told to stop."""
+    from app.kiosk.run import run_kiosk as run  # noqa: PLC0415
+
+    config = kiosk_config(args, opts)
+    window = not args.no_window
+    if window and no_display():
+        print("No display server found (DISPLAY and WAYLAND_DISPLAY are unset): running the kiosk headless.",
+              flush=True)
+        window = False
+    return run(config, lambda: make_stylizer(args), window=window, duration=args.duration, frames=args.frames,
+               report=args.report, source_key="--source" if args.source is not None else None)

@@ -1,0 +1,342 @@
+"""The live pipeline, shared by the window, the headless runner, the kiosk and the benchmark.
+
+Data flows one way: source -> :class:`CaptureThread` -> one-slot :class:`FrameFeed` ->
+:class:`EngineWorker` -> sinks (the newest-result slot the display polls, a
+:class:`Recorder`, counters). :class:`LivePipeline` owns and wires those threads and is
+the only object the front ends talk to; it holds no Qt and no argparse.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence, TextIO
+
+from app.capture import Backoff, CaptureStats, CaptureThread, FrameFeed, FrameSource
+from app.engine import Settings
+from app.errors import UserError
+from app.images import load_image
+from app.recorder import Recorder, RecordingStats, save_snapshot
+from app.styles import Style
+from app.worker import EngineWorker, StylizedFrame, StylizerLike, WorkerStats
+
+
+DEFAULT_SIZE = 256  # processing short side: a few fps on a laptop CPU, real time on a GPU
+
+
+@dataclass
+class LiveOptions:
+    """What the user asked for on the command line; None means "not given" (use memory or default)."""
+
+    source: str | None = None  # --source: camera index, file, URL, 'demo'
+    camera_size: tuple[int, int] = (640, 480)
+    mirror: bool | None = None
+    styles: list[str] = field(default_factory=list)  # names or image paths
+    mix: tuple[float, ...] = ()
+    alpha: float | None = None
+    stabilize: float | None = None  # temporal stabilisation 0..1
+    color: str | None = None
+    size: int | None = None
+    frames: int | None = None  # stop after this many results
+    record: Path | None = None
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    """One observation of the whole pipeline (for overlays, logs, soak reports, benchmarks)."""
+
+    capture: CaptureStats | None
+    engine: WorkerStats
+    captured: int  # frames into the feed, all sources together
+    recording: RecordingStats | None
+
+
+class LivePipeline:
+    """capture -> engine -> sinks. Every method may be called from any thread."""
+
+    def __init__(self, stylizer: StylizerLike, source: FrameSource | None = None, *, mirror: bool = False,
+                 skip_repeats: bool = False, backoff: Backoff | None = None) -> None:
+        self.stylizer = stylizer
+        self.feed = FrameFeed()
+        self.worker = EngineWorker(stylizer, self.feed, skip_repeats=skip_repeats)
+        self._backoff = backoff
+        self._mirror = mirror
+        self._lock = threading.RLock()
+        self.capture: CaptureThread | None = None
+        self._source = source
+        self._recorder: Recorder | None = None
+        self._last_recording: RecordingStats | None = None
+        self._style_ids: dict[tuple[str, float], str] = {}  # (path, mtime) -> style id
+        self.styles: tuple[Style, ...] = ()  # what the engine is using now
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> "LivePipeline":
+        with self._lock:
+            if not self._started:
+                self._started = True
+                self.worker.start()
+                if self._source is not None:
+                    self._start_capture(self._source)
+        return self
+
+    def stop(self) -> RecordingStats | None:
+        """Stop every thread; a recording in progress is finalised and its totals returned."""
+        with self._lock:
+            rec = self.stop_recording()
+            if self.capture is not None:
+                self.capture.stop()
+            self.worker.stop()
+            self._started = False
+            return rec
+
+    def __enter__(self) -> "LivePipeline":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ source
+
+    @property
+    def source(self) -> FrameSource | None:
+        return self._source
+
+    def set_source(self, source: FrameSource) -> None:
+        """Switch to another source; the engine carries on with the new frames."""
+        with self._lock:
+            if self.capture is not None:
+                self.capture.stop()
+                self.capture = None
+            self._source = source
+            if self._started:
+                self._start_capture(source)
+
+    def pause_capture(self) -> None:
+        """Stop reading the source (releases a camera) but keep the engine and the last result."""
+        with self._lock:
+            if self.capture is not None:
+                self.capture.stop()
+                self.capture = None
+
+    def resume_capture(self) -> None:
+        """Read the source again after :meth:`pause_capture` (a no-op while capturing)."""
+        with self._lock:
+            if self._started and self.capture is None and self._source is not None:
+                self._start_capture(self._source)
+
+    @property
+    def stabilize(self) -> float:
+        """Temporal stabilisation strength 0..1 (see app.temporal)."""
+        return self.worker.stabilize
+
+    @stabilize.setter
+    def stabilize(self, strength: float) -> None:
+        self.worker.set_stabilize(float(strength))
+
+    def _start_capture(self, source: FrameSource) -> None:
+        backoff = Backoff(self._backoff.initial, self._backoff.factor, self._backoff.maximum) if self._backoff else None
+        self.capture = CaptureThread(source, feed=self.feed, mirror=self._mirror, backoff=backoff).start()
+
+    @property
+    def mirror(self) -> bool:
+        return self._mirror
+
+    @mirror.setter
+    def mirror(self, value: bool) -> None:
+        self._mirror = bool(value)
+        if self.capture is not None:
+            self.capture.mirror = self._mirror
+
+    # ------------------------------------------------------------------ results
+
+    def read(self, after: int = 0, timeout: float | None = None) -> StylizedFrame | None:
+        """The newest result with ``seq`` above ``after`` (see :meth:`EngineWorker.read`)."""
+        return self.worker.read(after, timeout)
+
+    def latest(self) -> StylizedFrame | None:
+        return self.worker.latest()
+
+    def stats(self) -> LiveStats:
+        rec = self._recorder.stats() if self._recorder is not None else None
+        cap = self.capture.stats() if self.capture is not None else None
+        return LiveStats(cap, self.worker.stats(), self.feed.count, rec)
+
+    # ------------------------------------------------------------------ settings and styles
+
+    @property
+    def settings(self) -> Settings:
+        return self.worker.settings
+
+    def update(self, **changes: object) -> Settings:
+        """Alpha, colour mode, processing size, mix weights...: applies on the next frame."""
+        return self.worker.update(**changes)
+
+    def select_styles(self, styles: Sequence[Style], weights: Sequence[float] = (),
+                      **changes: object) -> "Future[Settings]":
+        """Make ``styles`` (mixed by ``weights``) current. Runs on the engine thread: a style
+        seen before costs a dictionary lookup; a new one is encoded once (then cached on disk)."""
+        styles = tuple(styles)
+        weights = tuple(float(w) for w in weights)
+
+        def job(stylizer) -> Settings:
+            ids = tuple(self._style_id(stylizer, s) for s in styles)
+            settings = self.worker.update(styles=ids, weights=weights if len(styles) > 1 else (), **changes)
+            self.styles = styles
+            return settings
+
+        return self.worker.submit(job)
+
+    def _style_id(self, stylizer, style: Style) -> str:
+        try:
+            key = (str(style.path), style.path.stat().st_mtime)
+        except OSError:
+            raise UserError(f"{style.path}: the style image is gone") from None
+        sid = self._style_ids.get(key)
+        if sid is None or not stylizer.has_style(sid):
+            sid = stylizer.add_style(load_image(style.path))
+            self._style_ids[key] = sid
+        return sid
+
+    # ------------------------------------------------------------------ recording and snapshots
+
+    @property
+    def recorder(self) -> Recorder | None:
+        return self._recorder
+
+    @property
+    def recording(self) -> bool:
+        return self._recorder is not None
+
+    def start_recording(self, path: Path | None = None, max_queue: int | None = None) -> Path:
+        """Record every result from now on (timestamped file in the videos folder by default)."""
+        with self._lock:
+            if self._recorder is not None:
+                return self._recorder.path
+            fps = self.worker.stats().fps or 10.0
+            kwargs = {"max_queue": max_queue} if max_queue else {}
+            rec = Recorder(path, nominal_fps=fps, **kwargs).start()
+            self._recorder = rec
+            self.worker.add_sink(rec.on_frame)
+            return rec.path
+
+    def stop_recording(self) -> RecordingStats | None:
+        """Finalise the recording (if any) and return its totals."""
+        with self._lock:
+            rec, self._recorder = self._recorder, None
+            if rec is None:
+                return None
+            self.worker.remove_sink(rec.on_frame)
+            self._last_recording = rec.stop()
+            return self._last_recording
+
+    def snapshot(self, folder: Path | None = None) -> Path:
+        """Save the newest stylized frame as a PNG (atomic); UserError when there is none yet."""
+        frame = self.latest()
+        if frame is None:
+            raise UserError("no stylized frame yet to save")
+        return save_snapshot(frame.rgb, folder)
+
+
+# ---------------------------------------------------------------------------- headless
+
+
+@dataclass(frozen=True)
+class HeadlessSummary:
+    frames: int
+    seconds: float
+    fps: float
+    latency_ms: float
+    latency_p95_ms: float
+    engine_ms: float
+    captured: int
+    skipped: int
+    errors: int
+    recording: RecordingStats | None
+
+    def lines(self) -> list[str]:
+        out = [f"{self.frames} frames in {self.seconds:.1f} s: {self.fps:.1f} fps achieved, "
+               f"latency {self.latency_ms:.0f} ms mean / {self.latency_p95_ms:.0f} ms p95 "
+               f"(engine {self.engine_ms:.0f} ms per frame)",
+               f"captured {self.captured} frames, {self.skipped} skipped while the engine was busy"
+               + (f", {self.errors} failed" if self.errors else "")]
+        rec = self.recording
+        if rec is not None:
+            out.append(f"recorded {rec.frames_written} frames at {rec.fps:.1f} fps to {rec.path}"
+                       + (f" ({rec.frames_dropped} dropped: the disk was too slow)" if rec.frames_dropped else "")
+                       + (f"; error: {rec.error}" if rec.error else ""))
+        return out
+
+
+def run_headless(pipeline: LivePipeline, frames: int | None, record: Path | None = None, *,
+                 first_frame_timeout: float = 30.0, stall_timeout: float = 30.0,
+                 on_frame: Callable[[StylizedFrame], None] | None = None,
+                 out: TextIO | None = None) -> HeadlessSummary:
+    """Run the pipeline without a window for ``frames`` results (None: until Ctrl-C).
+
+    Counting and recording happen in a sink on the engine thread, so exactly the first
+    ``frames`` results are measured and recorded. The source must deliver a first frame
+    within ``first_frame_timeout`` (else UserError naming the problem); a later stall
+    longer than ``stall_timeout`` also ends the run with a UserError.
+    """
+    out = out or sys.stdout
+    done = threading.Event()
+    results: list[tuple[float, float, float]] = []  # finished, latency, engine time
+    recorder: Recorder | None = None
+
+    def sink(result: StylizedFrame) -> None:
+        if frames is not None and len(results) >= frames:
+            return
+        results.append((result.finished, result.latency, result.engine_time))
+        if recorder is not None:
+            recorder.on_frame(result)
+        if on_frame is not None:
+            on_frame(result)
+        if frames is not None and len(results) >= frames:
+            done.set()
+
+    rec_stats: RecordingStats | None = None
+    t0 = time.monotonic()
+    try:
+        if record is not None:
+            recorder = Recorder(record, nominal_fps=(pipeline.source.fps if pipeline.source else None) or 10.0)
+            recorder.start()
+        pipeline.worker.add_sink(sink)
+        pipeline.start()
+        cap = pipeline.capture
+        if cap is not None and not cap.wait_started(first_frame_timeout):
+            raise UserError(f"{cap.source.name}: {cap.stats().last_error or 'no frame'}")
+        seen, last_progress = 0, time.monotonic()
+        try:
+            while not done.wait(0.25):
+                now = time.monotonic()
+                if len(results) != seen:
+                    seen, last_progress = len(results), now
+                elif now - last_progress > stall_timeout:
+                    status = cap.status if cap is not None else "no source"
+                    raise UserError(f"no stylized frame for {stall_timeout:.0f} s ({status})")
+        except KeyboardInterrupt:
+            print("interrupted: finishing", file=out)
+    finally:
+        pipeline.worker.remove_sink(sink)
+        pipeline.stop()
+        if recorder is not None:
+            rec_stats = recorder.stop()
+    st = pipeline.worker.stats()
+    n = len(results)
+    span = results[-1][0] - results[0][0] if n > 1 else 0.0
+    lat = sorted(r[1] for r in results)
+    p95 = lat[min(n - 1, math.ceil(0.95 * n) - 1)] if n else 0.0
+    summary = HeadlessSummary(
+        frames=n, seconds=time.monotonic() - t0, fps=(n - 1) / span if span > 0 else 0.0,
+        latency_ms=1000.0 * sum(lat) / n if n else 0.0, latency_p95_ms=1000.0 * p95,
+        engine_ms=1000.0 * sum(r[2] for r in results) / n if n else 0.0,
+        captured=pipeline.feed.count, skipped=st.skipped, errors=st.errors, recording=rec_stats)
+    for line in summary.lines():
+        print(line, file=out)
+    return summary

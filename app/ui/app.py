@@ -1,0 +1,102 @@
+"""Starting the window: Qt application, theme, remembered state merged with the command line."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PyQt6.QtGui import QColor, QPalette
+from PyQt6.QtWidgets import QApplication
+
+from app import APP_NAME
+from app.capture import describe_spec, open_source
+from app.errors import UserError
+from app.live import LiveOptions, LivePipeline
+from app.styles import Style, StyleLibrary
+from app.ui.state import UiState, load_state
+from app.ui.window import MainWindow
+from app.worker import StylizerLike
+
+
+def application() -> QApplication:
+    """The QApplication (created once), with the app's dark theme."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0] if sys.argv else APP_NAME])
+        app.setApplicationName("AdaIN Live")
+        app.setOrganizationName(APP_NAME)
+    apply_theme(app)
+    return app
+
+
+def apply_theme(app: QApplication) -> None:
+    """Fusion with a dark palette: the video is the bright thing on screen."""
+    app.setStyle("Fusion")
+    pal = QPalette()
+    role = QPalette.ColorRole
+    for r, c in ((role.Window, (37, 37, 40)), (role.WindowText, (225, 225, 228)), (role.Base, (52, 52, 57)),
+                 (role.AlternateBase, (60, 60, 65)), (role.ToolTipBase, (50, 50, 54)),
+                 (role.Light, (90, 90, 96)), (role.Midlight, (70, 70, 76)), (role.Mid, (48, 48, 52)),
+                 (role.Dark, (24, 24, 26)), (role.Shadow, (10, 10, 12)),
+                 (role.ToolTipText, (235, 235, 235)), (role.Text, (225, 225, 228)), (role.Button, (52, 52, 57)),
+                 (role.ButtonText, (230, 230, 232)), (role.Highlight, (62, 120, 200)),
+                 (role.HighlightedText, (255, 255, 255)), (role.PlaceholderText, (130, 130, 135))):
+        pal.setColor(r, QColor(*c))
+    pal.setColor(QPalette.ColorGroup.Disabled, role.Text, QColor(120, 120, 120))
+    pal.setColor(QPalette.ColorGroup.Disabled, role.ButtonText, QColor(120, 120, 120))
+    app.setPalette(pal)
+
+
+def merge_state(state: UiState, opts: LiveOptions, library: StyleLibrary) -> tuple[UiState, list[Style]]:
+    """Command-line values override remembered ones. Returns the state and any --style images
+    that are not in the library (shown in the gallery for this run only)."""
+    extra: list[Style] = []
+    if opts.styles:
+        known = set(library.names())
+        resolved = [library.resolve(s) for s in opts.styles]  # UserError for unknown names
+        extra = [s for s in resolved if s.name not in known]
+        state.styles = [s.name for s in resolved]
+        state.weights = list(opts.mix)
+    if opts.alpha is not None:
+        state.alpha = opts.alpha
+    if opts.stabilize is not None:
+        state.stabilize = opts.stabilize
+    if opts.color is not None:
+        state.color = opts.color
+    if opts.size is not None:
+        state.size = opts.size
+    if opts.mirror:
+        state.mirror = True
+    if opts.source is not None:
+        state.source = opts.source
+    elif state.source and not state.source.isdigit() and "://" not in state.source and state.source != "demo" \
+            and not Path(state.source).exists():
+        state.source = None  # the remembered file is gone: back to the camera
+    return state, extra
+
+
+def build_window(stylizer: StylizerLike, opts: LiveOptions, library: StyleLibrary | None = None,
+                 state: UiState | None = None, save_on_close: bool = True) -> MainWindow:
+    """The window on a started pipeline (also used by scripts/screenshot.py)."""
+    application()
+    library = library or StyleLibrary()
+    state, extra = merge_state(state or load_state(), opts, library)
+    error = ""
+    try:
+        source = open_source(state.source, opts.camera_size)
+        state.source = describe_spec(source)
+    except UserError as exc:  # shown in the window, with buttons to pick something else
+        source, error = None, str(exc)
+    pipeline = LivePipeline(stylizer, source, mirror=state.mirror, skip_repeats=True)
+    window = MainWindow(pipeline, library, state, extra_styles=extra, source_error=error,
+                        frames_limit=opts.frames, save_on_close=save_on_close, camera_size=opts.camera_size)
+    pipeline.start()
+    if opts.record is not None:
+        window.start_recording(opts.record)
+    return window
+
+
+def run_window(stylizer: StylizerLike, opts: LiveOptions) -> int:
+    app = application()
+    window = build_window(stylizer, opts)
+    window.show()
+    return int(app.exec())

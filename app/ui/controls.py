@@ -1,0 +1,229 @@
+"""The controls panel: source, style actions, strength, mixing, colour, size, view, record.
+
+Widgets only: the window connects them to the pipeline. They take no keyboard focus,
+so every key reaches the window's hotkeys.
+"""
+from __future__ import annotations
+
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                             QSlider, QVBoxLayout, QWidget)
+
+COLOR_CHOICES = (("Off", "none"), ("Luminance", "luminance"), ("Histogram", "histogram"))
+SIZE_CHOICES = ((128, "128 px (fastest)"), (192, "192 px"), (256, "256 px"), (384, "384 px"), (512, "512 px"),
+                (720, "720 px"), (None, "Full frame"))
+VIEW_CHOICES = ("stylized", "side by side", "original")
+
+
+def _no_focus(*widgets: QWidget) -> None:
+    for w in widgets:
+        w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+
+
+def _slider(maximum: int = 100) -> QSlider:
+    s = QSlider(Qt.Orientation.Horizontal)
+    s.setRange(0, maximum)
+    s.setSingleStep(1)
+    s.setPageStep(10)
+    _no_focus(s)
+    return s
+
+
+class MixPanel(QGroupBox):
+    """Weights of the selected styles: one A -> B slider for two, one slider each for more."""
+
+    weights_changed = pyqtSignal(list)
+
+    def __init__(self) -> None:
+        super().__init__("Mix")
+        self._layout = QGridLayout(self)
+        self._sliders: list[QSlider] = []
+        self._names: list[str] = []
+        self.setVisible(False)
+
+    def set_styles(self, names: list[str], weights: list[float]) -> None:
+        while self._layout.count():
+            w = self._layout.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        self._sliders, self._names = [], list(names)
+        self.setVisible(len(names) >= 2)
+        if len(names) < 2:
+            return
+        weights = list(weights) if len(weights) == len(names) and sum(weights) > 0 else [1.0] * len(names)
+        total = sum(weights)
+        if len(names) == 2:
+            s = _slider()
+            s.setObjectName("blend")
+            s.setValue(round(100 * weights[1] / total))
+            s.setToolTip("Blend from the first style (left) to the second (right)")
+            self._layout.addWidget(QLabel(_short(names[0])), 0, 0)
+            self._layout.addWidget(QLabel(_short(names[1])), 0, 2, Qt.AlignmentFlag.AlignRight)
+            self._layout.addWidget(s, 1, 0, 1, 3)
+            s.valueChanged.connect(self._emit)
+            self._sliders = [s]
+            return
+        for row, (name, w) in enumerate(zip(names, weights)):
+            s = _slider()
+            s.setValue(round(100 * w / max(weights)))
+            self._layout.addWidget(QLabel(_short(name)), row, 0)
+            self._layout.addWidget(s, row, 1)
+            s.valueChanged.connect(self._emit)
+            self._sliders.append(s)
+
+    def weights(self) -> list[float]:
+        if len(self._names) == 2 and self._sliders:
+            b = self._sliders[0].value() / 100.0
+            return [1.0 - b, b]
+        return [s.value() / 100.0 for s in self._sliders]
+
+    @property
+    def blend_slider(self) -> QSlider | None:
+        return self._sliders[0] if len(self._names) == 2 and self._sliders else None
+
+    def _emit(self) -> None:
+        w = self.weights()
+        if sum(w) > 0:
+            self.weights_changed.emit(w)
+
+
+def _short(name: str, n: int = 14) -> str:
+    text = name.replace("_", " ")
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
+
+
+class ControlsPanel(QWidget):
+    """Every control of the live window except the gallery."""
+
+    alpha_changed = pyqtSignal(float)
+    stabilize_changed = pyqtSignal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFixedWidth(270)
+        root = QVBoxLayout(self)
+        root.setContentsMargins(6, 6, 6, 6)
+
+        src = QGroupBox("Source")
+        grid = QGridLayout(src)
+        self.camera_button = QPushButton("Camera")
+        self.demo_button = QPushButton("Demo")
+        self.open_video_button = QPushButton("Open video...")
+        self.open_image_button = QPushButton("Open image...")
+        grid.addWidget(self.camera_button, 0, 0)
+        grid.addWidget(self.demo_button, 0, 1)
+        grid.addWidget(self.open_video_button, 1, 0)
+        grid.addWidget(self.open_image_button, 1, 1)
+        self.mirror_check = QCheckBox("Mirror (M)")
+        grid.addWidget(self.mirror_check, 2, 0, 1, 2)
+        root.addWidget(src)
+
+        sty = QGroupBox("Style")
+        v = QVBoxLayout(sty)
+        row = QHBoxLayout()
+        self.add_style_button = QPushButton("Add style...")
+        self.remove_style_button = QPushButton("Remove style")
+        row.addWidget(self.add_style_button)
+        row.addWidget(self.remove_style_button)
+        v.addLayout(row)
+        self.alpha_label = QLabel()
+        v.addWidget(self.alpha_label)
+        self.alpha_slider = _slider()
+        self.alpha_slider.setToolTip("Content (left) to full style (right); Up/Down keys")
+        self.alpha_slider.valueChanged.connect(self._on_alpha)
+        v.addWidget(self.alpha_slider)
+        self.stabilize_label = QLabel()
+        v.addWidget(self.stabilize_label)
+        self.stabilize_slider = _slider()
+        self.stabilize_slider.setToolTip("Temporal stabilisation: steadier textures from frame to frame "
+                                         "(0: every frame on its own)")
+        self.stabilize_slider.valueChanged.connect(self._on_stabilize)
+        v.addWidget(self.stabilize_slider)
+        form = QGridLayout()
+        form.addWidget(QLabel("Keep colours"), 0, 0)
+        self.color_combo = QComboBox()
+        for label, value in COLOR_CHOICES:
+            self.color_combo.addItem(label, value)
+        self.color_combo.setToolTip("Keep the camera's colours: luminance transfer, or match the style's "
+                                    "colours to the camera first (histogram)")
+        form.addWidget(self.color_combo, 0, 1)
+        form.addWidget(QLabel("Processing size"), 1, 0)
+        self.size_combo = QComboBox()
+        for value, label in SIZE_CHOICES:
+            self.size_combo.addItem(label, value)
+        self.size_combo.setToolTip("Short side the network works at: smaller is faster, larger is finer")
+        form.addWidget(self.size_combo, 1, 1)
+        v.addLayout(form)
+        hint = QLabel("Ctrl+click styles below to mix them.")
+        hint.setStyleSheet("color: gray;")
+        v.addWidget(hint)
+        root.addWidget(sty)
+
+        self.mix_panel = MixPanel()
+        root.addWidget(self.mix_panel)
+
+        show = QGroupBox("View")
+        g = QGridLayout(show)
+        self.view_combo = QComboBox()
+        for mode in VIEW_CHOICES:
+            self.view_combo.addItem(mode.capitalize(), mode)
+        g.addWidget(self.view_combo, 0, 0, 1, 2)
+        self.overlay_check = QCheckBox("Overlay (O)")
+        g.addWidget(self.overlay_check, 1, 0)
+        self.fullscreen_button = QPushButton("Fullscreen (F)")
+        g.addWidget(self.fullscreen_button, 1, 1)
+        root.addWidget(show)
+
+        out = QGroupBox("Capture")
+        h = QHBoxLayout(out)
+        self.record_button = QPushButton("Record")
+        self.record_button.setCheckable(True)
+        self.record_button.setStyleSheet("QPushButton:checked { background-color: #b3261e; color: white; }")
+        self.record_button.setToolTip("Record the stylized video to your videos folder (Space)")
+        self.snapshot_button = QPushButton("Snapshot")
+        self.snapshot_button.setToolTip("Save the current stylized frame as a PNG (S)")
+        h.addWidget(self.record_button)
+        h.addWidget(self.snapshot_button)
+        root.addWidget(out)
+
+        root.addStretch(1)
+        self.help_button = QPushButton("Keyboard shortcuts (H)")
+        root.addWidget(self.help_button)
+        _no_focus(self.camera_button, self.demo_button, self.open_video_button, self.open_image_button,
+                  self.stabilize_slider, self.mirror_check, self.add_style_button, self.remove_style_button, self.color_combo,
+                  self.size_combo, self.view_combo, self.overlay_check, self.fullscreen_button,
+                  self.record_button, self.snapshot_button, self.help_button)
+        self._on_alpha(self.alpha_slider.value())
+        self._on_stabilize(self.stabilize_slider.value())
+
+    # ------------------------------------------------------------------ values
+
+    def set_alpha(self, alpha: float) -> None:
+        self.alpha_slider.setValue(round(100 * max(0.0, min(1.0, alpha))))
+
+    @property
+    def alpha(self) -> float:
+        return self.alpha_slider.value() / 100.0
+
+    def _on_alpha(self, value: int) -> None:
+        self.alpha_label.setText(f"Strength (alpha): {value / 100:.2f}")
+        self.alpha_changed.emit(value / 100.0)
+
+    def set_stabilize(self, strength: float) -> None:
+        self.stabilize_slider.setValue(round(100 * max(0.0, min(1.0, strength))))
+
+    @property
+    def stabilize(self) -> float:
+        return self.stabilize_slider.value() / 100.0
+
+    def _on_stabilize(self, value: int) -> None:
+        self.stabilize_label.setText(f"Steadiness (anti-flicker): {value / 100:.2f}")
+        self.stabilize_changed.emit(value / 100.0)
+
+    def set_combo(self, combo: QComboBox, value: object) -> None:
+        i = combo.findData(value)
+        if i < 0 and combo is self.size_combo and isinstance(value, int):
+            combo.addItem(f"{value} px", value)
+            i = combo.count() - 1
+        if i >= 0:
+            combo.setCurrentIndex(i)

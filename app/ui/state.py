@@ -1,0 +1,82 @@
+"""What the window remembers between runs: last styles, alpha, source, geometry...
+
+A small JSON file in the config directory, written atomically. Anything unreadable or
+out of range falls back to the default for that field, never to an error: a damaged
+settings file must not stop the app from starting. (No Qt here: geometry is the
+base64 text of ``QWidget.saveGeometry()``.)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from app.live import DEFAULT_SIZE
+from app.temporal import DEFAULT_STRENGTH
+from app.paths import atomic_write_bytes, config_dir
+
+STATE_FILE = "live.json"
+VIEW_MODES = ("stylized", "side by side", "original")
+COLOR_MODES = ("none", "luminance", "histogram")
+
+
+@dataclass
+class UiState:
+    styles: list[str] = field(default_factory=list)  # style names; two or more: a mix
+    weights: list[float] = field(default_factory=list)
+    alpha: float = 1.0
+    stabilize: float = DEFAULT_STRENGTH  # temporal stabilisation, 0: off
+    color: str = "none"
+    size: int | None = DEFAULT_SIZE  # None: the frame's own size
+    source: str | None = None  # a --source value; None: camera 0
+    mirror: bool = False
+    overlay: bool = False
+    view: str = "stylized"
+    geometry: str = ""
+
+
+def state_path() -> Path:
+    return config_dir() / STATE_FILE
+
+
+def _valid(name: str, value: object, default: object) -> bool:
+    if name in ("styles",):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if name == "weights":
+        return isinstance(value, list) and all(isinstance(v, (int, float)) and v >= 0 for v in value)
+    if name in ("alpha", "stabilize"):
+        return isinstance(value, (int, float)) and 0.0 <= value <= 1.0
+    if name == "color":
+        return value in COLOR_MODES
+    if name == "view":
+        return value in VIEW_MODES
+    if name == "size":
+        return value is None or (isinstance(value, int) and 32 <= value <= 4096)
+    if name == "source":
+        return value is None or isinstance(value, str)
+    return isinstance(value, type(default))
+
+
+def load_state(path: Path | None = None) -> UiState:
+    path = path or state_path()
+    state = UiState()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return state
+    if not isinstance(data, dict):
+        return state
+    for f in fields(UiState):
+        if f.name in data and _valid(f.name, data[f.name], getattr(state, f.name)):
+            setattr(state, f.name, data[f.name])
+    if len(state.weights) != len(state.styles):
+        state.weights = []
+    return state
+
+
+def save_state(state: UiState, path: Path | None = None) -> None:
+    """Write atomically; a read-only config folder is not worth an error at exit."""
+    try:
+        atomic_write_bytes(path or state_path(), json.dumps(asdict(state), indent=2).encode("utf-8"))
+    except OSError:
+        pass

@@ -1,0 +1,314 @@
+"""The engine worker: the one thread that runs the model.
+
+It takes the newest captured frame, stylizes it with the settings snapshot of that
+moment, and publishes a :class:`StylizedFrame` (with the frame's capture timestamp) to a
+one-slot output and to its sinks. Everything that touches the networks runs here,
+including work the UI asks for (encoding a new style's statistics), submitted as a job
+that runs between two frames: the UI never waits on the model and the model is never
+used from two threads at once. A failure on one frame is counted and logged; the
+stream goes on. A loop stuck inside the model (a driver hang) cannot be killed, but
+:meth:`EngineWorker.restart` abandons it for a fresh thread on the same feed, output and
+sinks (the kiosk watchdog calls it); the stuck one, should it ever return, sees that it
+is outdated and exits without publishing.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Callable, Protocol, TypeVar
+
+import numpy as np
+
+from app.capture import Frame
+from app.engine import Settings
+from app.slot import LatestSlot
+from app.temporal import TemporalStabilizer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+WINDOW = 60  # frames the rate and latency figures are measured over
+
+
+class FrameReader(Protocol):
+    def read(self, after: int = 0, timeout: float | None = None) -> Frame | None: ...
+
+
+class StylizerLike(Protocol):
+    """What the worker needs from :class:`app.engine.Stylizer` (tests pass slow or failing fakes)."""
+
+    settings: Settings
+
+    def stylize(self, frame: np.ndarray, settings: Settings | None = None) -> np.ndarray: ...
+
+    def update(self, **changes: object) -> Settings: ...
+
+
+@dataclass(frozen=True)
+class StylizedFrame:
+    """A result: the stylized picture, the frame it came from, and when."""
+
+    rgb: np.ndarray  # stylized; the captured picture itself when no style is set
+    source: Frame
+    settings: Settings
+    seq: int  # 1, 2, 3, ... in order of publication
+    started: float  # time.monotonic() when the engine took the frame
+    finished: float  # time.monotonic() when the result was ready
+    stylized: bool = True
+
+    @property
+    def capture_ts(self) -> float:
+        return self.source.timestamp
+
+    @property
+    def latency(self) -> float:
+        """Seconds from capture to result (waiting for the engine plus the engine's work)."""
+        return self.finished - self.source.timestamp
+
+    @property
+    def engine_time(self) -> float:
+        return self.finished - self.started
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    processed: int  # frames published
+    skipped: int  # captured frames the engine never took (it was busy): the honest "dropped"
+    errors: int
+    fps: float  # results per second over the last frames
+    latency_ms: float  # mean capture-to-result over the last frames
+    latency_p95_ms: float
+    engine_ms: float  # mean stylize time over the last frames
+    heartbeat: float  # time.monotonic() of the loop's last turn (a watchdog compares it with now)
+    last_error: str
+    restarts: int = 0  # loop threads replaced by restart()
+    last_frame: int = 0  # index of the newest frame the engine has taken (frames above it are waiting)
+
+
+class EngineWorker:
+    """newest frame -> stylizer -> one-slot output + sinks, on its own thread."""
+
+    def __init__(self, stylizer: StylizerLike, frames: FrameReader, *, skip_repeats: bool = False,
+                 poll: float = 0.05) -> None:
+        self.stylizer = stylizer
+        self.frames = frames
+        self.skip_repeats = skip_repeats  # a still image is stylized once per settings change
+        self._poll = poll
+        self._out: LatestSlot[StylizedFrame] = LatestSlot()
+        self._sinks: list[Callable[[StylizedFrame], None]] = []
+        self._jobs: queue.SimpleQueue[tuple[Callable, Future]] = queue.SimpleQueue()
+        self._settings_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stats_lock = threading.Lock()
+        self._recent: deque[tuple[float, float, float]] = deque(maxlen=WINDOW)  # finished, latency, engine
+        self._processed = self._skipped = self._errors = 0
+        self._last_error = ""
+        self._heartbeat = time.monotonic()
+        self._last_index = 0
+        self._last_input: tuple[np.ndarray, Settings] | None = None
+        self._generation = 0  # bumped by restart(): older loop threads exit at their next check
+        self._restarts = 0
+        self._hook_errors = 0
+        self._restart_lock = threading.Lock()
+        # Called on the engine thread with the settings snapshot of each frame; returns the
+        # settings to use for that frame (the kiosk playlist's cross-fades). None: as they are.
+        self.settings_hook: Callable[[Settings], Settings] | None = None
+        # Temporal stabilisation against flicker (app.temporal), applied after the model on
+        # this thread; None or strength 0: per-frame output. Reset when the styles change.
+        self.stabilizer: TemporalStabilizer | None = None
+        self._stabilized_styles: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> "EngineWorker":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, args=(self._generation,), name="engine", daemon=True)
+            self._thread.start()
+        return self
+
+    def restart(self) -> bool:
+        """Abandon the loop thread (stuck in the model or a sink) and start a fresh one.
+
+        The new loop shares the feed, output slot, sinks, job queue and counters, so readers
+        see no break in ``seq``. Returns False when the worker is not running.
+        """
+        with self._restart_lock:
+            if self._stop.is_set() or self._thread is None:
+                return False
+            self._generation += 1
+            self._restarts += 1
+            self._heartbeat = time.monotonic()
+            self._thread = threading.Thread(target=self._run, args=(self._generation,),
+                                            name=f"engine-{self._generation}", daemon=True)
+            self._thread.start()
+            return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        while True:  # jobs nobody will run: fail them rather than leave callers waiting
+            try:
+                _, fut = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            fut.cancel()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        """Started and not stopped (whether or not its thread is still alive: see ``alive``)."""
+        return self._thread is not None and not self._stop.is_set()
+
+    # ------------------------------------------------------------------ consumers
+
+    def read(self, after: int = 0, timeout: float | None = None) -> StylizedFrame | None:
+        """The newest result with ``seq`` above ``after``, waiting up to ``timeout`` seconds."""
+        return self._out.get(after, timeout)[1]
+
+    def latest(self) -> StylizedFrame | None:
+        return self._out.peek()
+
+    def clear_output(self) -> None:
+        """Forget the newest result (``latest()`` is None until the next one; ``seq`` goes on)."""
+        self._out.clear()
+
+    def add_sink(self, sink: Callable[[StylizedFrame], None]) -> None:
+        """Call ``sink`` on the worker thread with every result; it must return at once."""
+        self._sinks = [*self._sinks, sink]
+
+    def remove_sink(self, sink: Callable[[StylizedFrame], None]) -> None:
+        self._sinks = [s for s in self._sinks if s is not sink]
+
+    # ------------------------------------------------------------------ control (any thread)
+
+    def submit(self, job: Callable[[StylizerLike], T]) -> "Future[T]":
+        """Run ``job(stylizer)`` on the worker thread before the next frame."""
+        fut: Future[T] = Future()
+        if self._stop.is_set():
+            fut.cancel()
+            return fut
+        self._jobs.put((job, fut))
+        return fut
+
+    def update(self, **changes: object) -> Settings:
+        """Replace the settings (validated); the next frame uses them. Safe from any thread."""
+        with self._settings_lock:
+            return self.stylizer.update(**changes)
+
+    @property
+    def settings(self) -> Settings:
+        return self.stylizer.settings
+
+    def stats(self) -> WorkerStats:
+        with self._stats_lock:
+            recent = list(self._recent)
+        fps = lat = p95 = eng = 0.0
+        if recent:
+            lats = sorted(r[1] for r in recent)
+            lat = 1000.0 * sum(lats) / len(lats)
+            p95 = 1000.0 * lats[min(len(lats) - 1, int(round(0.95 * (len(lats) - 1))))]
+            eng = 1000.0 * sum(r[2] for r in recent) / len(recent)
+            span = recent[-1][0] - recent[0][0]
+            fps = (len(recent) - 1) / span if len(recent) > 1 and span > 0 else 0.0
+        return WorkerStats(self._processed, self._skipped, self._errors, fps, lat, p95, eng,
+                           self._heartbeat, self._last_error, self._restarts, self._last_index)
+
+    # ------------------------------------------------------------------ the loop
+
+    def _run_jobs(self, generation: int = 0) -> None:
+        while generation == self._generation:
+            try:
+                job, fut = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(job(self.stylizer))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+                fut.set_exception(exc)
+
+    def _run(self, generation: int = 0) -> None:
+        while not self._stop.is_set() and generation == self._generation:
+            self._heartbeat = time.monotonic()
+            self._run_jobs(generation)
+            frame = self.frames.read(self._last_index, timeout=self._poll)
+            if frame is None or generation != self._generation:
+                continue
+            if self._last_index:
+                self._skipped += max(0, frame.index - self._last_index - 1)
+            self._last_index = frame.index
+            settings = self._frame_settings(self.stylizer.settings)  # one consistent snapshot for this frame
+            last = self._last_input
+            if self.skip_repeats and last is not None and last[0] is frame.rgb and last[1] is settings:
+                continue  # the same still picture with the same settings: the result is on screen
+            self._process(frame, settings, generation)
+            if generation == self._generation:
+                self._last_input = (frame.rgb, settings)
+
+    def _frame_settings(self, settings: Settings) -> Settings:
+        hook = self.settings_hook
+        if hook is None:
+            return settings
+        try:
+            return hook(settings)
+        except Exception:  # noqa: BLE001 - a broken hook must not stop the stream: use the plain settings
+            self._hook_errors += 1
+            if self._hook_errors == 1 or self._hook_errors % 100 == 0:
+                log.exception("the settings hook failed (%d times); using the current settings", self._hook_errors)
+            return settings
+
+    def set_stabilize(self, strength: float) -> None:
+        """Temporal stabilisation strength 0..1 (0: off); applies from the next frame."""
+        self.stabilizer = TemporalStabilizer(strength) if strength > 0 else None
+
+    @property
+    def stabilize(self) -> float:
+        stabilizer = self.stabilizer
+        return stabilizer.strength if stabilizer is not None else 0.0
+
+    def _stabilize(self, content_rgb: np.ndarray, stylized_rgb: np.ndarray, settings: Settings) -> np.ndarray:
+        stabilizer = self.stabilizer
+        if stabilizer is None:
+            return stylized_rgb
+        if set(settings.styles) != set(self._stabilized_styles):
+            stabilizer.reset()  # another painting: a cut, not flicker
+            self._stabilized_styles = settings.styles
+        return stabilizer(content_rgb, stylized_rgb)
+
+    def _process(self, frame: Frame, settings: Settings, generation: int | None = None) -> None:
+        started = time.monotonic()
+        try:
+            if settings.styles:
+                rgb, stylized = self.stylizer.stylize(frame.rgb, settings), True
+                rgb = self._stabilize(frame.rgb, rgb, settings)
+            else:
+                rgb, stylized = frame.rgb, False  # nothing chosen yet: show the camera as it is
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream
+            self._errors += 1
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            if self._errors == 1 or self._errors % 100 == 0:
+                log.exception("stylizing frame %d failed (%d errors so far)", frame.index, self._errors)
+            return
+        finished = time.monotonic()
+        if generation is not None and generation != self._generation:
+            return  # abandoned by restart() while it worked: a newer loop owns the output now
+        result = StylizedFrame(rgb, frame, settings, self._out.seq + 1, started, finished, stylized)
+        self._out.put(result)
+        self._processed += 1
+        with self._stats_lock:
+            self._recent.append((finished, result.latency, finished - started))
+        for sink in self._sinks:
+            try:
+                sink(result)
+            except Exception:  # noqa: BLE001 - a broken sink must not stop the engine
+                log.exception("a frame sink failed")

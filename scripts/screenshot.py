@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Grab screenshots of the live window, offscreen, for the README and for review.
+
+    QT_QPA_PLATFORM=offscreen python scripts/screenshot.py [--source VIDEO] [--decoder PATH]
+
+Starts the real window (same construction as ``python main.py``) on a video source,
+waits for stylized frames, and saves:
+  docs/screenshot.png               the main state (stylized video, gallery, controls, overlay)
+  OUT/live-*.png                    other states to look at: side by side, mixing, no camera,
+                                    help dialog (OUT defaults to /tmp/adain-live-shots)
+Uses the trained decoder when it exists, else a seeded random one (the picture is then
+noise-like, but the layout is real). Runs in a private ADAIN_LIVE_HOME.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--source", default=str(REPO.parent / "shared" / "media" / "video" / "cutBunny.mp4"))
+    p.add_argument("--styles-dir", type=Path, default=REPO.parent / "shared" / "media" / "style",
+                   help="extra style images to show in the gallery when assets/styles is empty")
+    p.add_argument("--decoder", type=Path, help="decoder file (default: the shipped one, else random)")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "adain-live-shots")
+    p.add_argument("--readme-shot", type=Path, default=REPO / "docs" / "screenshot.png")
+    args = p.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="adain-shot-"))
+    os.environ["ADAIN_LIVE_HOME"] = str(home)
+    import torch  # noqa: PLC0415
+
+    from PyQt6.QtCore import QSize  # noqa: PLC0415
+
+    from app import weights  # noqa: PLC0415
+    from app.engine import Stylizer  # noqa: PLC0415
+    from app.live import LiveOptions  # noqa: PLC0415
+    from app.styles import StyleLibrary  # noqa: PLC0415
+    from app.ui.app import application, build_window  # noqa: PLC0415
+    from app.ui.state import UiState  # noqa: PLC0415
+    from models.decoder import CONV_INDICES, decoder  # noqa: PLC0415
+
+    if args.decoder or weights.DEFAULT_DECODER.is_file():
+        stylizer = Stylizer.create(decoder=args.decoder)
+    else:
+        torch.manual_seed(0)
+        print("the trained decoder is not in the checkout: using a random one (noise-like pictures)")
+        net = decoder()
+        with torch.no_grad():  # spread the random output around mid-grey so the layout is visible
+            net[CONV_INDICES[-1]].weight.mul_(12.0)
+            net[CONV_INDICES[-1]].bias.fill_(0.5)
+        stylizer = Stylizer(weights.default_encoder(), net, "cpu", torch.float32, stats_dir=home / "stats")
+
+    library = StyleLibrary()
+    if not library.all() and args.styles_dir.is_dir():  # populate the gallery like a user would
+        for img in sorted(args.styles_dir.glob("*.jpg"))[:8]:
+            library.add(img)
+    names = library.names()
+    app = application()
+    state = UiState(styles=names[:1], overlay=True, size=args.size)
+    window = build_window(stylizer, LiveOptions(source=args.source), library, state, save_on_close=False)
+    window.resize(QSize(1280, 780))
+    window.show()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def pump(seconds: float, until=None) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            if until is not None and until():
+                return
+            time.sleep(0.01)
+
+    def wait_frames(n: int, timeout: float = 120.0) -> None:
+        start = window.results_seen
+        pump(timeout, lambda: window.results_seen >= start + n)
+
+    def shot(name: str, widget=None) -> Path:
+        window.refresh_status()
+        pump(0.1)
+        path = args.out / f"live-{name}.png"
+        (widget or window).grab().save(str(path))
+        print(path)
+        return path
+
+    wait_frames(4)
+    pump(1.0)  # let the FPS figures settle
+    window.refresh_status()
+    pump(0.1)
+    args.readme_shot.parent.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(args.readme_shot))
+    print(args.readme_shot)
+    shot("main")
+
+    window.set_view("side by side")
+    wait_frames(2)
+    shot("side-by-side")
+    window.set_view("stylized")
+
+    if len(names) >= 2:
+        window.select_styles(names[:2])
+        wait_frames(3)
+        shot("mix")
+
+    window.start_recording(home / "shot.mp4")
+    wait_frames(3)
+    shot("recording")
+    window.stop_recording()
+
+    window.show_help()
+    pump(0.3)
+    shot("help", window._help)
+    window._help.close()
+
+    window.set_source_spec("7")  # no such camera: the message page
+    pump(3.0, lambda: window.stack.currentWidget() is window.message)
+    shot("no-camera")
+    window.close()
+    shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Fakes and fixtures for the live pipeline tests (capture, worker, recorder, headless, UI).
+
+Import what a test module needs: ``from live_fixtures import ...`` (pytest puts tests/
+on sys.path). The real engine is used at tiny sizes (64 px processing, 64 px style
+encoding, fp32 on CPU); fakes stand in where a test needs a source that fails on cue or
+an engine that is slow on purpose.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.capture import Backoff, FrameFeed, SourceError
+from app.engine import Settings
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+VIDEO = MEDIA / "video" / "cutBunny.mp4"
+STYLE_FILES = [MEDIA / "style" / n for n in ("mondrian_cropped.jpg", "picasso_self_portrait.jpg", "en_campo_gris.jpg")]
+FAST_BACKOFF = Backoff(initial=0.02, factor=2.0, maximum=0.1)
+
+
+def pattern_frame(index: int, h: int = 48, w: int = 64) -> np.ndarray:
+    """A small RGB frame whose content encodes ``index`` (asymmetric, so mirroring shows)."""
+    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb[:, : w // 4] = (255, 0, 0)
+    rgb[:, w // 4:, 1] = np.linspace(0, 255, w - w // 4, dtype=np.uint8)[None, :]
+    rgb[..., 2] = index % 256
+    return rgb
+
+
+class ScriptedSource:
+    """A fake source: ``frames_per_life`` good frames, then lost; the next ``failed_opens``
+    opens fail; then it works again. ``fps`` paces it like a file."""
+
+    def __init__(self, frames_per_life: int | None = None, failed_opens: int = 0, fps: float | None = 100.0,
+                 size: tuple[int, int] = (64, 48), first_open_fails: int = 0) -> None:
+        self.name = "scripted"
+        self.fps = fps
+        self.frames_per_life = frames_per_life
+        self.failed_opens = failed_opens
+        self.first_open_fails = first_open_fails
+        self.size = size
+        self.opens = 0
+        self.lives = 0
+        self.produced = 0
+        self._left: int | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        self.opens += 1
+        if self.first_open_fails > 0:
+            self.first_open_fails -= 1
+            raise SourceError("not there yet")
+        if self.lives > 0 and self.failed_opens > 0:
+            self.failed_opens -= 1
+            raise SourceError("unplugged")
+        self.lives += 1
+        self._left = self.frames_per_life if self.lives == 1 else None  # fails once, then stays up
+
+    def read(self) -> np.ndarray | None:
+        if self._left is not None:
+            if self._left <= 0:
+                return None
+            self._left -= 1
+        self.produced += 1
+        w, h = self.size
+        return pattern_frame(self.produced, h, w)
+
+    def close(self) -> None:
+        pass
+
+
+class FakeStylizer:
+    """Engine stand-in: inverts the frame after ``delay`` seconds; optionally fails on some calls."""
+
+    description = "fake cpu"
+
+    def __init__(self, delay: float = 0.0, fail_on: tuple[int, ...] = ()) -> None:
+        self.delay = delay
+        self.fail_on = set(fail_on)
+        self.calls = 0
+        self.threads: set[str] = set()
+        self.settings = Settings(styles=("fake",))
+
+    def update(self, **changes: object) -> Settings:
+        from dataclasses import replace  # noqa: PLC0415
+
+        self.settings = replace(self.settings, **changes)
+        return self.settings
+
+    def has_style(self, sid: str) -> bool:
+        return True
+
+    def add_style(self, image: np.ndarray) -> str:
+        return f"fake-{int(image.mean())}"
+
+    def stylize(self, frame: np.ndarray, settings: Settings | None = None) -> np.ndarray:
+        self.calls += 1
+        self.threads.add(threading.current_thread().name)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.calls in self.fail_on:
+            raise RuntimeError(f"boom on call {self.calls}")
+        return 255 - frame
+
+
+def feed_frames(feed: FrameFeed, frames: list[np.ndarray], period: float = 0.0) -> None:
+    for rgb in frames:
+        feed.publish(rgb, time.monotonic())
+        if period:
+            time.sleep(period)
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.01) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+@pytest.fixture
+def tiny_stylizer(fresh_encoder, tmp_path):
+    """The real Stylizer (private encoder copy, seeded random decoder), encoding styles at 64 px."""
+    import torch  # noqa: PLC0415
+
+    from app.engine import Stylizer  # noqa: PLC0415
+    from conftest import seeded_decoder  # noqa: PLC0415
+
+    return Stylizer(fresh_encoder(), seeded_decoder(), "cpu", torch.float32, stats_dir=tmp_path / "stats",
+                    style_size=64)
+
+
+@pytest.fixture
+def style_dir(tmp_path) -> Path:
+    """Three small style images (resized copies of the shared media) as a built-in folder."""
+    from PIL import Image  # noqa: PLC0415
+
+    folder = tmp_path / "builtin_styles"
+    folder.mkdir()
+    for src in STYLE_FILES:
+        with Image.open(src) as im:
+            im = im.convert("RGB")
+            im.thumbnail((96, 96))
+            im.save(folder / f"{src.stem}.png")
+    return folder

@@ -1,0 +1,108 @@
+"""The headless live pipeline: `main.py live --no-window`, the no-display fallback, bad sources,
+and the pipeline object the window, kiosk and benchmark share."""
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+
+import app.cli.live as live_cli
+from app.capture import CameraSource, SourceError
+from app.cli import main
+from app.live import LivePipeline, run_headless
+from app.paths import videos_dir
+from app.video_io import probe_frames
+from conftest import assert_one_line
+from live_fixtures import FAST_BACKOFF, STYLE_FILES, VIDEO, FakeStylizer, ScriptedSource, wait_for
+
+ENGINE = ["--device", "cpu", "--precision", "fp32", "--size", "64"]
+
+
+def test_headless_run_records_exactly_the_frames_asked_for(primed_home, decoder_file, tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    rc = main(["live", "--source", str(VIDEO), "--no-window", "--frames", "5", "--record", str(out),
+               "--style", str(STYLE_FILES[0]), "--decoder", str(decoder_file), *ENGINE])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    assert probe_frames(out) == (5, 640, 360)
+    assert "5 frames" in printed and "fps achieved" in printed and "latency" in printed
+    assert f"recorded 5 frames" in printed and str(out) in printed
+
+
+@pytest.mark.parametrize("source", ["missing.mp4", "not_a_video.mp4", "http://127.0.0.1:9/none.mp4"])
+def test_a_bad_source_is_one_line_and_exit_2(source, primed_home, decoder_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "not_a_video.mp4").write_text("hello")
+    rc = main(["live", "--source", source, "--no-window", "--frames", "3", "--decoder", str(decoder_file), *ENGINE])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert_one_line(err)
+    assert err.startswith("error: ") and source.split("/")[-1] in err
+
+
+def test_without_a_display_the_app_runs_the_headless_demo(primed_home, decoder_file, monkeypatch, capsys):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(live_cli.sys, "platform", "linux")
+    monkeypatch.setattr(live_cli, "DEMO_FRAMES", 3)
+
+    def no_camera(self):
+        raise SourceError("no camera")
+
+    monkeypatch.setattr(CameraSource, "open", no_camera)
+    rc = main(["--decoder", str(decoder_file), *ENGINE])
+    printed = capsys.readouterr().out
+    assert rc == 0
+    first = printed.splitlines()[0]
+    assert first.startswith("No display server found") and "demo" in first
+    videos = list(videos_dir().glob("*.mp4"))
+    assert len(videos) == 1 and str(videos[0]) in first
+    assert probe_frames(videos[0]) == (3, 640, 360)
+
+
+def test_pipeline_recovers_when_its_source_fails_mid_run():
+    source = ScriptedSource(frames_per_life=4, failed_opens=2, fps=100)
+    pipeline = LivePipeline(FakeStylizer(), source, backoff=FAST_BACKOFF).start()
+    try:
+        assert wait_for(lambda: pipeline.stats().capture.reconnects == 1 and pipeline.stats().engine.processed >= 8,
+                        timeout=20)
+        before = pipeline.stats().engine.processed
+        assert wait_for(lambda: pipeline.stats().engine.processed > before + 3, timeout=10)  # flowing again
+    finally:
+        pipeline.stop()
+    assert pipeline.stats().capture.state == "stopped"
+
+
+def test_run_headless_reports_rate_latency_and_drops():
+    pipeline = LivePipeline(FakeStylizer(delay=0.03), ScriptedSource(fps=200))
+    text = io.StringIO()
+    summary = run_headless(pipeline, 10, out=text)
+    assert summary.frames == 10 and summary.errors == 0
+    assert 0 < summary.fps < 40 and summary.latency_ms >= summary.engine_ms >= 25
+    assert summary.captured > summary.frames and summary.skipped > 0
+    assert "10 frames" in text.getvalue() and "skipped" in text.getvalue()
+    assert not pipeline.worker.alive and not pipeline.capture.alive
+
+
+def test_pipeline_switches_source_and_keeps_going():
+    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=100, size=(64, 48))).start()
+    try:
+        assert pipeline.read(0, timeout=10).rgb.shape == (48, 64, 3)
+        pipeline.set_source(ScriptedSource(fps=100, size=(32, 24)))
+        assert wait_for(lambda: pipeline.latest().rgb.shape == (24, 32, 3), timeout=10)
+        pipeline.mirror = True
+        assert pipeline.capture.mirror
+    finally:
+        pipeline.stop()
+
+
+def test_a_stalled_source_ends_a_headless_run_with_a_clear_error():
+    from app.errors import UserError
+
+    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(frames_per_life=3, failed_opens=10**6, fps=100),
+                            backoff=FAST_BACKOFF)
+    t0 = time.monotonic()
+    with pytest.raises(UserError, match="no stylized frame for 1 s"):
+        run_headless(pipeline, 100, stall_timeout=1.0, out=io.StringIO())
+    assert time.monotonic() - t0 < 10

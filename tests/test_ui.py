@@ -1,0 +1,266 @@
+"""The live window (pytest-qt, offscreen): it plays a video file, and every control changes
+the frames that follow; drop-to-add, record, snapshot, hotkeys, no-camera page, memory."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PyQt6.QtGui import QDropEvent  # noqa: E402
+
+from app.capture import FileSource  # noqa: E402
+from app.live import LiveOptions, LivePipeline  # noqa: E402
+from app.paths import pictures_dir, videos_dir  # noqa: E402
+from app.styles import StyleLibrary  # noqa: E402
+from app.ui.app import build_window  # noqa: E402
+from app.ui.state import UiState, load_state, state_path  # noqa: E402
+from app.ui.window import MainWindow  # noqa: E402
+from app.video_io import probe_frames  # noqa: E402
+from live_fixtures import FAST_BACKOFF, MEDIA, VIDEO, ScriptedSource, style_dir, tiny_stylizer  # noqa: E402,F401
+
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def library(style_dir, tmp_path) -> StyleLibrary:
+    (tmp_path / "user_styles").mkdir()
+    return StyleLibrary(builtin_dir=style_dir, user_dir=tmp_path / "user_styles")
+
+
+@pytest.fixture
+def make_window(qtbot, tiny_stylizer, library):
+    """Factory: the window on a started pipeline (a video file unless told otherwise)."""
+    made: list[MainWindow] = []
+
+    def make(source=None, state: UiState | None = None) -> MainWindow:
+        pipeline = LivePipeline(tiny_stylizer, FileSource(VIDEO) if source is None else source,
+                                skip_repeats=True, backoff=FAST_BACKOFF)
+        window = MainWindow(pipeline, library, state or UiState(styles=library.names()[:1], size=64, stabilize=0.0),
+                            save_on_close=False)
+        qtbot.addWidget(window)
+        pipeline.start()
+        window.resize(900, 600)
+        window.show()
+        made.append(window)
+        return window
+
+    yield make
+    for w in made:
+        w.close()  # stops the pipeline threads
+
+
+def next_result(qtbot, window: MainWindow, where=lambda r: True):
+    """The first result published after now that satisfies ``where`` (the UI keeps running)."""
+    after = window.pipeline.latest().seq if window.pipeline.latest() else 0
+    found = []
+
+    def check() -> bool:
+        r = window.pipeline.latest()
+        if r is not None and r.seq > after and where(r):
+            found.append(r)
+            return True
+        return False
+
+    qtbot.waitUntil(check, timeout=TIMEOUT_MS)
+    return found[0]
+
+
+def restylize(window: MainWindow, result, settings):
+    """What ``result``'s own frame would look like with other settings (run on the engine thread)."""
+    return window.pipeline.worker.submit(lambda s: s.stylize(result.source.rgb, settings)).result(60)
+
+
+def differs(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(int) - b).mean())
+
+
+def changed_by_settings(window: MainWindow, result, old_settings) -> float:
+    """How far ``result`` is from its own frame under ``old_settings``; the engine being
+    deterministic, any difference is the settings' doing (checked by a re-run)."""
+    assert np.array_equal(restylize(window, result, result.settings), result.rgb)
+    return differs(result.rgb, restylize(window, result, old_settings))
+
+
+def test_window_plays_the_video_stylized(qtbot, make_window):
+    window = make_window()
+    qtbot.waitUntil(lambda: window.results_seen >= 2, timeout=TIMEOUT_MS)
+    assert window.stack.currentWidget() is window.view and window.view.has_frame
+    result = window.pipeline.latest()
+    assert result.stylized and result.rgb.shape == (360, 640, 3)
+    shot = window.view.grab().toImage()
+    centre = shot.pixelColor(shot.width() // 2, shot.height() // 2)
+    corner = shot.pixelColor(2, 2)  # letterbox bar above the 16:9 picture
+    assert (centre.red(), centre.green(), centre.blue()) != (corner.red(), corner.green(), corner.blue())
+    assert window.pipeline.source.fps == 24.0
+
+
+def test_clicking_another_style_changes_the_following_frames(qtbot, make_window):
+    window = make_window()
+    first = next_result(qtbot, window)
+    item = window.gallery.item(1)
+    qtbot.mouseClick(window.gallery.viewport(), Qt.MouseButton.LeftButton,
+                     pos=window.gallery.visualItemRect(item).center())
+    assert window.gallery.selected_names() == [item.data(Qt.ItemDataRole.UserRole)]
+    after = next_result(qtbot, window, lambda r: r.settings.styles != first.settings.styles)
+    assert changed_by_settings(window, after, first.settings) > 0.5
+    assert window.pipeline.styles[0].name == window.gallery.selected_names()[0]
+
+
+def test_alpha_slider_changes_the_following_frames(qtbot, make_window):
+    window = make_window()
+    first = next_result(qtbot, window)
+    assert first.settings.alpha == 1.0
+    window.controls.alpha_slider.setValue(0)
+    assert window.controls.alpha_label.text().endswith("0.00")
+    after = next_result(qtbot, window, lambda r: r.settings.alpha == 0.0)
+    assert changed_by_settings(window, after, first.settings) > 0.5
+
+
+def test_colour_mode_changes_the_following_frames(qtbot, make_window):
+    window = make_window()
+    first = next_result(qtbot, window)
+    combo = window.controls.color_combo
+    combo.setCurrentIndex(combo.findData("luminance"))
+    after = next_result(qtbot, window, lambda r: r.settings.color == "luminance")
+    assert changed_by_settings(window, after, first.settings) > 0.5
+
+
+def test_two_styles_blend_with_the_mix_slider(qtbot, make_window):
+    window = make_window()
+    names = window.gallery.names()
+    window.select_styles(names[:2])
+    assert window.controls.mix_panel.isVisible()
+    mixed = next_result(qtbot, window, lambda r: len(r.settings.styles) == 2)
+    window.controls.mix_panel.blend_slider.setValue(90)
+    heavy_b = next_result(qtbot, window, lambda r: r.settings.weights and r.settings.weights[1] > 0.85)
+    assert heavy_b.settings.weights == pytest.approx((0.1, 0.9))
+    assert changed_by_settings(window, heavy_b, mixed.settings) > 0.2
+
+
+def test_dropping_an_image_adds_a_style_kept_for_next_time(qtbot, make_window, library):
+    window = make_window()
+    new = MEDIA / "style" / "trial.jpg"
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(new))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert event.isAccepted()
+    assert (library.user_dir / "trial.jpg").is_file()
+    assert "trial" in StyleLibrary(library.builtin_dir, library.user_dir).names()  # still there next run
+    assert window.gallery.selected_names() == ["trial"]
+    next_result(qtbot, window, lambda r: window.pipeline.styles and window.pipeline.styles[0].name == "trial")
+    window.remove_style("trial")
+    assert not (library.user_dir / "trial.jpg").exists() and "trial" not in window.gallery.names()
+
+
+def test_space_records_the_stylized_stream(qtbot, make_window):
+    window = make_window()
+    qtbot.waitUntil(lambda: window.results_seen >= 1, timeout=TIMEOUT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    rec = window.pipeline.recorder
+    assert rec is not None and rec.path.parent == videos_dir()
+    assert window.controls.record_button.isChecked()
+    qtbot.waitUntil(lambda: rec.stats().frames_written >= 4, timeout=TIMEOUT_MS)
+    window.refresh_status()
+    assert window.view.recording_text.startswith("REC")
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert window.pipeline.recorder is None and not window.controls.record_button.isChecked()
+    stats = rec.stats()
+    assert stats.finished and stats.frames_written >= 4
+    assert probe_frames(rec.path) == (stats.frames_written, 640, 360)
+
+
+def test_hotkeys(qtbot, make_window):
+    window = make_window()
+    qtbot.waitUntil(lambda: window.results_seen >= 1, timeout=TIMEOUT_MS)
+    names = window.gallery.names()
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    assert window.gallery.selected_names() == [names[1]]
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    assert window.gallery.selected_names() == [names[-1]]  # wraps around
+    qtbot.keyClick(window, Qt.Key.Key_Down)
+    assert window.pipeline.settings.alpha == pytest.approx(0.95)
+    qtbot.keyClick(window, Qt.Key.Key_Up)
+    assert window.pipeline.settings.alpha == pytest.approx(1.0)
+    qtbot.keyClick(window, Qt.Key.Key_O)
+    window.refresh_status()
+    assert window.view.overlay_lines and "fps" in window.view.overlay_lines[0]
+    assert any("64 px" in line for line in window.view.overlay_lines)
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert window.pipeline.capture.mirror and window.controls.mirror_check.isChecked()
+    qtbot.keyClick(window, Qt.Key.Key_S)
+    qtbot.waitUntil(lambda: any(pictures_dir().glob("*.png")), timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_H)
+    assert window._help is not None and window._help.isVisible()
+    window._help.close()
+    qtbot.keyClick(window, Qt.Key.Key_F)
+    assert window.isFullScreen() and not window.controls.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.isFullScreen() and window.controls.isVisible()
+
+
+def test_no_source_shows_a_message_with_ways_out(qtbot, make_window):
+    window = make_window(source=ScriptedSource(first_open_fails=10**6))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.message, timeout=10_000)
+    assert "not there yet" in window.message.detail.text()
+    assert window.message.open_video_button.isVisible() and window.message.demo_button.isVisible()
+    qtbot.mouseClick(window.message.demo_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.view and window.results_seen >= 1,
+                    timeout=TIMEOUT_MS)
+    assert window.pipeline.latest().rgb.shape == (360, 640, 3)  # the built-in demo
+    assert window.state.source == "demo"
+
+
+def test_a_bad_source_on_the_command_line_is_shown_in_the_window(qtbot, tiny_stylizer, library, tmp_path):
+    window = build_window(tiny_stylizer, LiveOptions(source=str(tmp_path / "gone.mp4")), library,
+                          UiState(styles=library.names()[:1], size=64, stabilize=0.0), save_on_close=False)
+    qtbot.addWidget(window)
+    try:
+        window.refresh_status()
+        assert window.stack.currentWidget() is window.message
+        assert "gone.mp4: no such file" in window.message.detail.text()
+    finally:
+        window.close()
+
+
+def test_style_alpha_source_and_geometry_persist(qtbot, tiny_stylizer, library):
+    opts = LiveOptions(source=str(VIDEO))
+    window = build_window(tiny_stylizer, opts, library, UiState(size=64, stabilize=0.0))
+    qtbot.addWidget(window)
+    window.show()
+    names = window.gallery.names()
+    window.select_styles([names[2]])
+    window.set_alpha(0.4)
+    window.resize(720, 540)
+    size = window.size()
+    window.close()
+    saved = load_state()
+    assert state_path().is_file()
+    assert saved.styles == [names[2]] and saved.alpha == pytest.approx(0.4)
+    assert saved.source == str(VIDEO) and saved.geometry
+    again = build_window(tiny_stylizer, LiveOptions(), library, save_on_close=False)
+    qtbot.addWidget(again)
+    try:
+        assert again.gallery.selected_names() == [names[2]]
+        assert again.controls.alpha == pytest.approx(0.4)
+        assert isinstance(again.pipeline.source, FileSource)
+        assert abs(again.width() - size.width()) <= 4 and abs(again.height() - size.height()) <= 4
+    finally:
+        again.close()
+
+
+def test_steadiness_slider_sets_the_temporal_stabiliser(qtbot, make_window):
+    """Deterministic pixel tests above run with stabilisation off; here the slider turns it on."""
+    window = make_window()
+    assert window.pipeline.stabilize == 0.0
+    window.controls.stabilize_slider.setValue(60)
+    assert window.pipeline.stabilize == pytest.approx(0.6)
+    assert window.state.stabilize == pytest.approx(0.6)
+    assert window.controls.stabilize_label.text().endswith("0.60")
+    window.controls.stabilize_slider.setValue(0)
+    assert window.pipeline.stabilize == 0.0
