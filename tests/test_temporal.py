@@ -100,3 +100,29 @@ def test_no_ghost_trail_behind_a_moving_object() -> None:
 def test_invalid_strength_is_refused() -> None:
     with pytest.raises(ValueError):
         TemporalStabilizer(strength=1.5)
+
+
+class _Frames:
+    """Never used: the worker's stabiliser is driven directly below."""
+
+    def read(self, after: int = 0, timeout: float | None = None):
+        return None
+
+
+def test_engine_worker_stabilises_and_resets_on_a_style_change() -> None:
+    from app.engine import Settings
+    from app.worker import EngineWorker
+
+    worker = EngineWorker(stylizer=None, frames=_Frames())  # type: ignore[arg-type]
+    content = [_scene(t) for t in range(6)]
+    flickering = _flicker(content, 24)
+    a, b = Settings(styles=("a",)), Settings(styles=("b",))
+    worker.set_stabilize(0.0)
+    assert worker.stabilize == 0.0
+    assert all(worker._stabilize(c, s, a) is s for c, s in zip(content, flickering))
+    worker.set_stabilize(0.6)
+    assert worker.stabilize == pytest.approx(0.6)
+    steady = [worker._stabilize(c, s, a) for c, s in zip(content, flickering)]
+    assert _error(content, steady) < 0.6 * _error(content, flickering)
+    # A new painting is a cut: the first frame after it is the new output itself, unblended.
+    assert np.array_equal(worker._stabilize(content[-1], flickering[0], b), flickering[0])
