@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+DEFAULT_STRENGTH = 0.6  # live and video default: flicker well down, no visible lag
 FLOW_SHORT_SIDE = 180  # flow is computed on a downscaled grey frame: fast and smooth enough
 
 

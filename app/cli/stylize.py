@@ -6,9 +6,7 @@ import sys
 from pathlib import Path
 
 from app.cli.common import add_engine_arguments, add_style_arguments, check_alpha, make_stylizer, parse_mix
-
-
-DEFAULT_STABILIZE = 0.6
+from app.temporal import DEFAULT_STRENGTH
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask", type=Path, metavar="M",
                    help="grayscale mask: white gets the first style, black the second (or stays unstylized)")
     add_engine_arguments(p)
-    p.add_argument("--stabilize", type=float, default=DEFAULT_STABILIZE, metavar="0..1",
+    p.add_argument("--stabilize", type=float, default=DEFAULT_STRENGTH, metavar="0..1",
                    help="videos: temporal stabilisation strength against flicker (0: per-frame output)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
