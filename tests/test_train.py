@@ -61,9 +61,9 @@ def test_image_bank_errors(tmp_path):
 
 
 def test_loss_goes_down(data, tmp_path, fresh_encoder):
-    trainer = _trainer(_config(data, tmp_path, lr=1e-3), fresh_encoder)
+    trainer = _trainer(_config(data, tmp_path, lr=2e-4, batch=4), fresh_encoder)
     g = torch.Generator().manual_seed(99)  # a fixed evaluation batch, never trained on as such
-    fixed_c, fixed_s = trainer.contents.crops(4, 32, g), trainer.styles.crops(4, 32, g)
+    fixed_c, fixed_s = trainer.contents.crops(8, 32, g), trainer.styles.crops(8, 32, g)
 
     def fixed_loss() -> float:
         with torch.no_grad():
@@ -71,16 +71,16 @@ def test_loss_goes_down(data, tmp_path, fresh_encoder):
         return float(c + trainer.cfg.style_weight * s)
 
     before = fixed_loss()
-    losses = [trainer.step().loss for _ in range(20)]
+    losses = [trainer.step().loss for _ in range(30)]
     after = fixed_loss()
     assert all(np.isfinite(losses))
-    first, last = float(np.mean(losses[:3])), float(np.mean(losses[-3:]))
-    # Observed with seed 0: training batches ~720 -> ~400 (seeds 0-3: ratios 0.40-0.72; the
-    # per-step loss is noisy as every step draws new random crops) and the fixed batch
-    # ~468 -> ~420 (seeds 0-3: ratios 0.73-0.93).
-    assert last < 0.8 * first, (first, last, losses)
-    assert after < 0.97 * before, (before, after)
-    assert trainer.step_count == 20
+    # Every step draws new random crops, so single steps are noisy (a factor of 3 between
+    # neighbours); the means of the first and last ten and, above all, the loss on one
+    # fixed batch are not. Observed at 1 and 2 threads: fixed batch down by 15-25%.
+    first, last = float(np.mean(losses[:10])), float(np.mean(losses[-10:]))
+    assert last < first, (first, last, losses)
+    assert after < 0.95 * before, (before, after)
+    assert trainer.step_count == 30
 
 
 @pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
