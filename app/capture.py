@@ -205,6 +205,37 @@ class FileSource(_OpenCVSource):
         return frame
 
 
+class ResizedSource:
+    """Another source's frames scaled to cover ``size`` and centre-cropped to it (a video file
+    standing in for a camera of that size: benchmarks, --camera-size on files)."""
+
+    def __init__(self, inner: FrameSource, size: tuple[int, int]) -> None:
+        self.inner = inner
+        self.size = size
+        self.name = f"{inner.name} at {size[0]}x{size[1]}"
+        self.fps = inner.fps
+
+    def open(self) -> None:
+        self.inner.open()
+        self.fps = self.inner.fps
+
+    def read(self) -> np.ndarray | None:
+        frame = self.inner.read()
+        if frame is None:
+            return None
+        cv2 = _cv2()
+        (w, h), (fh, fw) = self.size, frame.shape[:2]
+        scale = max(w / fw, h / fh)
+        sw, sh = max(w, round(fw * scale)), max(h, round(fh * scale))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        big = cv2.resize(frame, (sw, sh), interpolation=interp)
+        y, x = (sh - h) // 2, (sw - w) // 2
+        return np.ascontiguousarray(big[y:y + h, x:x + w])
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 # ---------------------------------------------------------------------------- other sources
 
 

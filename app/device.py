@@ -9,11 +9,23 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 
 
 def cpu_supports_bf16() -> bool:
-    """True when oneDNN has native bf16 kernels here (AVX512-BF16 / AMX), where bf16 is ~2x fp32."""
+    """True when this CPU has native bf16 arithmetic (AVX512-BF16 or AMX on x86), where bf16
+    runs ~2x fp32.
+
+    oneDNN also reports bf16 "supported" on plain AVX-512, where it is emulated and ~5x
+    *slower* than fp32 (seen on a 2-core Xeon), so the instruction sets are checked too.
+    """
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
     except (AttributeError, RuntimeError):
         return False
+    cpu = getattr(torch, "cpu", None)
+    probes = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    probes = [p for p in probes if callable(p)]
+    if not probes or not torch.backends.cpu.get_cpu_capability().startswith("AVX"):
+        return True  # not x86 (e.g. Arm with BF16), or a torch without the probes: trust oneDNN
+    return any(bool(p()) for p in probes)
 
 
 def select(device: str | None = None, precision: str | None = None) -> tuple[torch.device, torch.dtype]:

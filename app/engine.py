@@ -26,6 +26,7 @@ from app.images import RGBImage, resize_to_fit
 from app.paths import atomic_write_bytes, cache_dir
 from models.adain import FeatureStats, adain, adain_masked, blend_alpha, calc_mean_std, mix_stats
 from models.color import color_stats, match_color, preserve_luminance
+from models.upsample import upsample_with_detail
 
 ColorMode = Literal["none", "luminance", "histogram"]
 COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
@@ -42,6 +43,7 @@ class Settings:
     alpha: float = 1.0
     color: ColorMode = "none"
     size: int | None = None  # processing short side in pixels; None: the frame's own
+    detail: float = 1.0  # below the frame's size: content detail added back when upsampling (0: bilinear)
     mask: np.ndarray | None = field(default=None, compare=False)  # (H, W) in [0, 1]
 
     def validate(self) -> None:
@@ -57,6 +59,8 @@ class Settings:
             raise UserError(f"unknown colour mode {self.color!r}; use one of {', '.join(COLOR_MODES)}")
         if self.size is not None and not 32 <= self.size <= 4096:
             raise UserError(f"processing size must be between 32 and 4096 pixels, got {self.size}")
+        if not 0.0 <= float(self.detail) <= 2.0:
+            raise UserError(f"detail must be between 0 and 2, got {self.detail}")
         if self.mask is not None and len(self.styles) > 2:
             raise UserError("a mask takes one style (inside) or two (inside, outside)")
 
@@ -273,7 +277,7 @@ class Stylizer:
         h, w = prepared.work.shape[-2:]
         rgb = out[:, :, :h, :w].float().clamp_(0.0, 1.0)
         if rgb.shape[-2:] != prepared.full.shape[-2:]:
-            rgb = F.interpolate(rgb, size=prepared.full.shape[-2:], mode="bilinear", align_corners=False)
+            rgb = upsample_with_detail(rgb, prepared.full, prepared.work, float(settings.detail))
         if settings.color == "luminance":
             rgb = preserve_luminance(rgb, prepared.full)
         u8 = rgb.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)

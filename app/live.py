@@ -14,8 +14,9 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence, TextIO
+from typing import Callable, Literal, Sequence, TextIO, Union
 
+from app.adaptive import DEFAULT_TARGET_FPS
 from app.capture import Backoff, CaptureStats, CaptureThread, FrameFeed, FrameSource
 from app.engine import Settings
 from app.errors import UserError
@@ -25,7 +26,9 @@ from app.styles import Style
 from app.worker import EngineWorker, StylizedFrame, StylizerLike, WorkerStats
 
 
-DEFAULT_SIZE = 256  # processing short side: a few fps on a laptop CPU, real time on a GPU
+AUTO = "auto"
+SizeChoice = Union[int, None, Literal["auto"]]  # a processing short side, None (the frame's own), or auto
+DEFAULT_SIZE: SizeChoice = AUTO  # adaptive quality: the largest preset that holds the target FPS
 
 
 @dataclass
@@ -40,7 +43,8 @@ class LiveOptions:
     alpha: float | None = None
     stabilize: float | None = None  # temporal stabilisation 0..1
     color: str | None = None
-    size: int | None = None
+    size: SizeChoice = None  # None here: not given
+    target_fps: float = DEFAULT_TARGET_FPS  # what --size auto holds
     frames: int | None = None  # stop after this many results
     record: Path | None = None
 
@@ -73,6 +77,7 @@ class LivePipeline:
         self._style_ids: dict[tuple[str, float], str] = {}  # (path, mtime) -> style id
         self.styles: tuple[Style, ...] = ()  # what the engine is using now
         self._started = False
+        self.auto_target_fps = DEFAULT_TARGET_FPS  # what size 'auto' holds
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -138,6 +143,27 @@ class LivePipeline:
     @stabilize.setter
     def stabilize(self, strength: float) -> None:
         self.worker.set_stabilize(float(strength))
+
+    @property
+    def size_choice(self) -> SizeChoice:
+        """'auto' while adaptive quality picks the size, else the fixed size (None: the frame's own)."""
+        return AUTO if self.worker.governor is not None else self.settings.size
+
+    @property
+    def target_fps(self) -> float | None:
+        """The frame rate adaptive quality holds; None when the size is fixed."""
+        return self.worker.target_fps
+
+    def set_size(self, choice: SizeChoice, target_fps: float | None = None) -> Settings:
+        """A fixed processing size, the frame's own (None), or 'auto' to hold ``target_fps``
+        (default: :attr:`auto_target_fps`)."""
+        if choice == AUTO:
+            if target_fps is not None:
+                self.auto_target_fps = float(target_fps)
+            self.worker.set_target_fps(self.auto_target_fps)
+            return self.settings
+        self.worker.set_target_fps(None)
+        return self.update(size=choice)
 
     def _start_capture(self, source: FrameSource) -> None:
         backoff = Backoff(self._backoff.initial, self._backoff.factor, self._backoff.maximum) if self._backoff else None
@@ -276,20 +302,25 @@ class HeadlessSummary:
 def run_headless(pipeline: LivePipeline, frames: int | None, record: Path | None = None, *,
                  first_frame_timeout: float = 30.0, stall_timeout: float = 30.0,
                  on_frame: Callable[[StylizedFrame], None] | None = None,
-                 out: TextIO | None = None) -> HeadlessSummary:
+                 out: TextIO | None = None, warmup: int = 0) -> HeadlessSummary:
     """Run the pipeline without a window for ``frames`` results (None: until Ctrl-C).
 
     Counting and recording happen in a sink on the engine thread, so exactly the first
     ``frames`` results are measured and recorded. The source must deliver a first frame
     within ``first_frame_timeout`` (else UserError naming the problem); a later stall
-    longer than ``stall_timeout`` also ends the run with a UserError.
+    longer than ``stall_timeout`` also ends the run with a UserError. The first ``warmup``
+    results are neither measured nor recorded (benchmarks: cold starts, the size search).
     """
     out = out or sys.stdout
     done = threading.Event()
     results: list[tuple[float, float, float]] = []  # finished, latency, engine time
     recorder: Recorder | None = None
+    warm = [warmup]
 
     def sink(result: StylizedFrame) -> None:
+        if warm[0] > 0:
+            warm[0] -= 1
+            return
         if frames is not None and len(results) >= frames:
             return
         results.append((result.finished, result.latency, result.engine_time))

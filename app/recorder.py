@@ -175,7 +175,9 @@ class Recorder:
                 if self._writer is not None:
                     self._writer.close()
             except Exception as exc:  # noqa: BLE001
-                self._error = self._error or f"cannot finish {self.path}: {exc}"
+                # a UserError already names the file and the problem (disk full...)
+                self._error = self._error or (str(exc) if isinstance(exc, UserError)
+                                              else f"cannot finish {self.path}: {exc}")
             self._finished.set()
 
     def _write(self, rgb: np.ndarray, ts: float) -> None:

@@ -25,6 +25,7 @@ from torch import nn
 from app.errors import UserError
 from app.images import is_image_path, load_image, resize_to_fit, save_image
 from app.paths import atomic_write_bytes
+from app.quality import centre_square, to_rgb8
 from app import weights as weights_io
 from models.adain import adain, calc_mean_std
 from models.decoder import decoder as build_decoder
@@ -216,15 +217,6 @@ class Trainer:
 # -------------------------------------------------------------------- evaluation
 
 
-def _square(rgb: np.ndarray, size: int) -> torch.Tensor:
-    """Centre square crop resized to ``size`` as (1, 3, size, size) float."""
-    h, w = rgb.shape[:2]
-    s = min(h, w)
-    y, x = (h - s) // 2, (w - s) // 2
-    t = torch.from_numpy(np.ascontiguousarray(rgb[y:y + s, x:x + s])).permute(2, 0, 1)[None].float() / 255.0
-    return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=s > size)
-
-
 @torch.no_grad()
 def evaluate(trainer: Trainer, contents: list[np.ndarray], styles: list[np.ndarray], size: int
              ) -> tuple[dict[str, float], np.ndarray]:
@@ -233,16 +225,15 @@ def evaluate(trainer: Trainer, contents: list[np.ndarray], styles: list[np.ndarr
     Sheet layout: first row the styles, first column the contents, outputs in the grid.
     """
     trainer.decoder.eval()
-    cs = [_square(c, size) for c in contents]
-    ss = [_square(s, size) for s in styles]
+    cs = [centre_square(c, size) for c in contents]
+    ss = [centre_square(s, size) for s in styles]
     tile = size
     sheet = np.full(((len(cs) + 1) * tile, (len(ss) + 1) * tile, 3), 255, np.uint8)
-    to_u8 = lambda t: (t[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)  # noqa: E731
     lc, ls = [], []
     for j, s in enumerate(ss):
-        sheet[:tile, (j + 1) * tile:(j + 2) * tile] = to_u8(s)
+        sheet[:tile, (j + 1) * tile:(j + 2) * tile] = to_rgb8(s)
     for i, c in enumerate(cs):
-        sheet[(i + 1) * tile:(i + 2) * tile, :tile] = to_u8(c)
+        sheet[(i + 1) * tile:(i + 2) * tile, :tile] = to_rgb8(c)
         for j, s in enumerate(ss):
             loss_c, loss_s = trainer.losses(c, s)
             lc.append(float(loss_c))
@@ -250,7 +241,7 @@ def evaluate(trainer: Trainer, contents: list[np.ndarray], styles: list[np.ndarr
             with trainer._autocast():
                 target = adain(trainer.encoder(c), calc_mean_std(trainer.encoder(s)))
                 out = trainer.decoder(target.contiguous(memory_format=torch.channels_last)).float()
-            sheet[(i + 1) * tile:(i + 2) * tile, (j + 1) * tile:(j + 2) * tile] = to_u8(out)
+            sheet[(i + 1) * tile:(i + 2) * tile, (j + 1) * tile:(j + 2) * tile] = to_rgb8(out)
     trainer.decoder.train()
     return {"content": float(np.mean(lc)), "style": float(np.mean(ls))}, sheet
 

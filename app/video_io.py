@@ -109,10 +109,13 @@ class VideoWriter:
         self.frames_written = 0
         self._last_pts: int | None = None
         self._closed = False
+        self._failed = ""  # why the muxer failed (disk full...): FFmpeg must not be called to write again
 
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
         """Append a frame. ``pts`` (in ``time_base`` units) only with an explicit time base;
         a timestamp not after the previous one is moved just after it."""
+        if self._failed:
+            raise UserError(f"{self.path}: cannot write ({self._failed})")
         if rgb.shape[1::-1] != self.size:
             raise ValueError(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, the video is {self.size[0]}x{self.size[1]}")
         if pts is not None and self._time_base is None:
@@ -130,18 +133,23 @@ class VideoWriter:
         self.frames_written += 1
 
     def _mux(self, packets) -> None:
+        """Hand packets to the muxer. After one failure it is never called again: muxing into
+        a container whose write failed (e.g. its header, on a full disk) crashes FFmpeg."""
         try:
             self._container.mux(packets)
-        except OSError as exc:
-            raise UserError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+        except (OSError, av.FFmpegError) as exc:
+            self._failed = _reason(exc)
+            raise UserError(f"{self.path}: cannot write ({self._failed})") from None
 
     def close(self) -> None:
-        """Flush the encoder and finish the file (idempotent)."""
+        """Flush the encoder and finish the file (idempotent). After a write failure only the
+        container is closed: the fragments already on disk stay playable."""
         if self._closed:
             return
         self._closed = True
         try:
-            self._mux(self._stream.encode(None))
+            if not self._failed:
+                self._mux(self._stream.encode(None))
         finally:
             self._container.close()
 

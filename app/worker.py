@@ -27,6 +27,7 @@ import numpy as np
 from app.capture import Frame
 from app.engine import Settings
 from app.slot import LatestSlot
+from app.adaptive import SizeGovernor
 from app.temporal import TemporalStabilizer
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ class EngineWorker:
         # Temporal stabilisation against flicker (app.temporal), applied after the model on
         # this thread; None or strength 0: per-frame output. Reset when the styles change.
         self.stabilizer: TemporalStabilizer | None = None
+        self.governor: SizeGovernor | None = None  # adaptive quality (set_target_fps)
         self._stabilized_styles: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ lifecycle
@@ -285,6 +287,29 @@ class EngineWorker:
             self._stabilized_styles = settings.styles
         return stabilizer(content_rgb, stylized_rgb)
 
+    def set_target_fps(self, fps: float | None) -> None:
+        """Adaptive quality: pick the processing size that holds ``fps`` (None: leave the size alone)."""
+        if fps is None:
+            self.governor = None
+            return
+        current = self.settings.size
+        governor = SizeGovernor(fps, start=current) if current else SizeGovernor(fps)
+        self.governor = governor
+        self.update(size=governor.size)
+
+    @property
+    def target_fps(self) -> float | None:
+        governor = self.governor
+        return governor.target_fps if governor is not None else None
+
+    def _adapt(self, frame: Frame, settings: Settings, engine_seconds: float) -> None:
+        governor = self.governor
+        if governor is None:
+            return
+        size = governor.observe(engine_seconds, limit=min(frame.rgb.shape[:2]))
+        if size != settings.size and self.governor is governor:
+            self.update(size=size)
+
     def _process(self, frame: Frame, settings: Settings, generation: int | None = None) -> None:
         started = time.monotonic()
         try:
@@ -307,6 +332,8 @@ class EngineWorker:
         self._processed += 1
         with self._stats_lock:
             self._recent.append((finished, result.latency, finished - started))
+        if stylized:
+            self._adapt(frame, settings, finished - started)
         for sink in self._sinks:
             try:
                 sink(result)

@@ -7,6 +7,8 @@ an engine that is slow on purpose.
 """
 from __future__ import annotations
 
+import errno
+import io
 import threading
 import time
 from pathlib import Path
@@ -72,6 +74,73 @@ class ScriptedSource:
 
     def close(self) -> None:
         pass
+
+
+class NoiseSource(ScriptedSource):
+    """A ScriptedSource of random noise: frames that compress badly, so a recording grows fast."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._rng = np.random.default_rng(0)
+
+    def read(self) -> np.ndarray | None:
+        self.produced += 1
+        w, h = self.size
+        return self._rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+class DiskFillingFile(io.RawIOBase):
+    """A file on a disk with ``room`` bytes free: the write that crosses it stores what fits,
+    then raises OSError(ENOSPC), like write(2) on a full disk; so does every later write."""
+
+    def __init__(self, path: str, room: int) -> None:
+        super().__init__()
+        self.name = path
+        self.room = room
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        fits = max(0, self.room - self._file.tell())  # rewriting bytes already there needs no room
+        if fits:
+            self._file.write(data[:fits])
+        if fits < len(data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        super().close()
+
+
+def fill_disk_after(monkeypatch: pytest.MonkeyPatch, room: int) -> None:
+    """Make every video file opened for writing (PyAV, through ``av.open``) live on a disk that
+    fills up after ``room`` bytes. Reading is untouched."""
+    import av  # noqa: PLC0415
+
+    real_open = av.open
+
+    def open_on_small_disk(file, mode="r", **kwargs):
+        if mode == "w" and isinstance(file, str):
+            formats = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+            kwargs.setdefault("format", formats.get(Path(file).suffix.lower()))
+            return real_open(DiskFillingFile(file, room), mode, **kwargs)
+        return real_open(file, mode, **kwargs)
+
+    monkeypatch.setattr(av, "open", open_on_small_disk)
 
 
 class FakeStylizer:

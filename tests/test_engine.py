@@ -94,6 +94,21 @@ def test_output_has_exactly_the_input_size(stylizer, style_a, h, w, size):
     assert out.std() > 1  # an image, not a constant
 
 
+def test_processing_below_the_frame_adds_the_frames_detail_back(stylizer, style_a):
+    """The fast path: the network works small, the result still carries the frame's fine detail."""
+    sid = stylizer.add_style(style_a)
+    rng = np.random.default_rng(3)
+    frame = np.kron(rng.integers(0, 256, (24, 32, 3)), np.ones((4, 4, 1))).astype(np.uint8)  # 96x128 blocks
+    plain = stylizer.stylize(frame, Settings(styles=(sid,), size=32, detail=0.0))
+    detailed = stylizer.stylize(frame, Settings(styles=(sid,), size=32, detail=1.0))
+    assert detailed.shape == plain.shape == frame.shape
+
+    def sharpness(img: np.ndarray) -> float:  # energy in differences between neighbouring pixels
+        return float(np.abs(np.diff(img.astype(np.float32).mean(axis=2), axis=1)).mean())
+
+    assert sharpness(detailed) > 1.5 * sharpness(plain)
+
+
 @pytest.mark.parametrize("h, w", [(5, 40), (1, 1), (9, 3)])
 def test_tiny_frames_keep_their_size(stylizer, style_a, h, w):
     """Frames below the encoder's 16 px minimum are padded up to it and cropped back."""
@@ -338,6 +353,7 @@ def test_reduced_precision_agrees_with_fp32(make_stylizer, content, style_a, dty
     (dict(styles=("a", "b"), weights=(0.0, 0.0)), "non-negative"),
     (dict(styles=("a",), color="sepia"), "colour mode"),
     (dict(styles=("a",), size=8), "processing size"),
+    (dict(styles=("a",), detail=-1.0), "detail"),
     (dict(styles=("a", "b", "c"), mask=np.ones((4, 4))), "mask"),
 ])
 def test_settings_validate_errors(kwargs, words):

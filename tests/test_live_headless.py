@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 
+import av
 import pytest
 
 import app.cli.live as live_cli
@@ -12,7 +14,7 @@ from app.capture import CameraSource, SourceError
 from app.cli import main
 from app.live import LivePipeline, run_headless
 from app.paths import videos_dir
-from app.video_io import probe_frames
+from app.video_io import FRAGMENTED_MP4, probe_frames
 from conftest import assert_one_line
 from live_fixtures import FAST_BACKOFF, STYLE_FILES, VIDEO, FakeStylizer, ScriptedSource, wait_for
 
@@ -30,15 +32,39 @@ def test_headless_run_records_exactly_the_frames_asked_for(primed_home, decoder_
     assert f"recorded 5 frames" in printed and str(out) in printed
 
 
-@pytest.mark.parametrize("source", ["missing.mp4", "not_a_video.mp4", "http://127.0.0.1:9/none.mp4"])
-def test_a_bad_source_is_one_line_and_exit_2(source, primed_home, decoder_file, tmp_path, capsys, monkeypatch):
+def _video_without_frames(path: Path) -> None:
+    """An MP4 with a video stream (header and empty fragment) but not a single frame."""
+    with av.open(str(path), "w", options={"movflags": FRAGMENTED_MP4}) as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        out.start_encoding()
+        out.mux(stream.encode(None))
+
+
+BAD_SOURCES = {
+    "missing.mp4": "no such file",
+    "empty.mp4": "not a readable video",
+    "text_renamed.mp4": "not a readable video",
+    "truncated.mp4": "not a readable video",  # the first half of cutBunny.mp4: its index is at the end
+    "no_frames.mp4": "not a readable video",
+    "http://127.0.0.1:9/none.mp4": "cannot connect",
+}
+
+
+@pytest.mark.parametrize("source", list(BAD_SOURCES))
+def test_a_bad_source_is_one_line_and_exit_2(source, primed_home, decoder_file, tmp_path, capfd, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "not_a_video.mp4").write_text("hello")
-    rc = main(["live", "--source", source, "--no-window", "--frames", "3", "--decoder", str(decoder_file), *ENGINE])
-    err = capsys.readouterr().err.strip()
-    assert rc == 2
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "text_renamed.mp4").write_text("hello, I am not a video\n")
+    (tmp_path / "truncated.mp4").write_bytes(VIDEO.read_bytes()[: VIDEO.stat().st_size // 2])
+    _video_without_frames(tmp_path / "no_frames.mp4")
+    capfd.readouterr()
+    rc = main(["live", "--source", source, "--no-window", "--frames", "5", "--decoder", str(decoder_file), *ENGINE])
+    out, err = capfd.readouterr()  # the file descriptors: FFmpeg or OpenCV noise would show here too
+    err = err.strip()
+    assert rc == 2 and out == ""
     assert_one_line(err)
-    assert err.startswith("error: ") and source.split("/")[-1] in err
+    assert err.startswith("error: ") and source.split("/")[-1] in err and BAD_SOURCES[source] in err
 
 
 def test_without_a_display_the_app_runs_the_headless_demo(primed_home, decoder_file, monkeypatch, capsys):

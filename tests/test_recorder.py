@@ -1,4 +1,5 @@
-"""Recorder: real timestamps, exact frame counts, bounded queue, survives SIGKILL; snapshots."""
+"""Recorder: real timestamps, exact frame counts, bounded queue, survives SIGKILL and a full disk;
+snapshots."""
 from __future__ import annotations
 
 import os
@@ -14,10 +15,12 @@ import numpy as np
 import pytest
 
 from app.images import load_image
+from app.live import LivePipeline
 from app.paths import pictures_dir, videos_dir
 from app.recorder import Recorder, fit_into, save_snapshot, timestamped_path
 from app.video_io import probe_frames
-from live_fixtures import pattern_frame, wait_for
+from conftest import assert_one_line
+from live_fixtures import FakeStylizer, NoiseSource, fill_disk_after, pattern_frame, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,6 +110,58 @@ def test_sigkill_while_recording_leaves_a_playable_file(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     frames, w, h = probe_frames(out)
     assert frames >= 25 and (w, h) == (64, 48)
+
+
+def test_a_disk_that_fills_up_mid_recording_stops_the_recording_not_the_pipeline(tmp_path, monkeypatch):
+    room = 150_000  # a few one-second fragments of 64x48 noise
+    fill_disk_after(monkeypatch, room)
+    pipeline = LivePipeline(FakeStylizer(), NoiseSource(fps=50)).start()
+    try:
+        assert pipeline.read(0, timeout=20) is not None
+        path = pipeline.start_recording(tmp_path / "full.mp4")
+        assert wait_for(lambda: pipeline.stats().recording.error, timeout=60, interval=0.05)
+        error = pipeline.stats().recording.error
+        assert_one_line(error)
+        assert error == f"{path}: cannot write (No space left on device)"
+        assert not pipeline.recorder.active and not pipeline.recorder.submit(pattern_frame(0), 0.0)
+        processed = pipeline.stats().engine.processed
+        assert wait_for(lambda: pipeline.stats().engine.processed >= processed + 20, timeout=20)  # still live
+        stats = pipeline.stop_recording()
+        assert stats.finished and stats.error == error
+        assert pipeline.stats().engine.errors == 0 and pipeline.worker.alive
+    finally:
+        pipeline.stop()
+    assert path.stat().st_size <= room
+    frames, w, h = probe_frames(path)  # what reached the disk before it filled still plays
+    assert (w, h) == (64, 48) and 10 <= frames <= stats.frames_written
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_disk_full_from_the_first_byte_is_an_error_not_a_crash(tmp_path):
+    """The real kernel's ENOSPC through FFmpeg's own file I/O (a .mp4 name linked to /dev/full).
+    Muxing again after the header failed used to crash FFmpeg (SIGSEGV) as the recorder closed
+    the file; it runs in a child process so that a regression cannot take pytest down with it."""
+    out = tmp_path / "full.mp4"
+    out.symlink_to("/dev/full")
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        import numpy as np
+        from app.recorder import Recorder
+        rec = Recorder({str(out)!r}, nominal_fps=25).start()
+        rng = np.random.default_rng(0)
+        for i in range(200):  # until the encoder's first packets meet the full disk
+            rec.submit(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), i / 25)
+            time.sleep(0.01)
+            if rec.stats().error:
+                break
+        st = rec.stop()
+        print(st.finished, st.error, sep="|")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    finished, error = proc.stdout.strip().split("|")
+    assert finished == "True" and error == f"{out}: cannot write (No space left on device)"
 
 
 def test_snapshot_is_an_atomic_png_in_the_pictures_folder():

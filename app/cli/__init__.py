@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train an AdaIN decoder on folders of content and style images"),
     "bench": ("bench", "measure speed of each inference path on this machine"),
     "eval-temporal": ("eval_temporal", "measure flicker (temporal warping error) on a video"),
+    "eval-quality": ("eval_quality", "measure style and content loss on image pairs, optionally against the peer"),
 }
 DEFAULT_COMMAND = "live"
 

@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, metavar="PATH", help="write the records as a JSON list")
     p.add_argument("--sizes", default="256x256,512x512,640x480,1280x720", help="comma-separated WxH list")
     p.add_argument("--paths", default="auto",
-                   help="comma-separated: full-fp32, full-bf16, full-fp16 (CUDA); auto: all this machine runs")
+                   help="comma-separated: full-fp32, full-bf16, fast-bf16, full-fp16 and fast-fp16 (CUDA); "
+                        "fast = the network below the frame's size plus detail upsampling; auto: all this machine runs")
     p.add_argument("--runs", type=int, default=5, help="timed runs per size (medians; halved above 640x480)")
     p.add_argument("--video", type=Path, help="video for the live-pipeline figures (default: the shared demo clip)")
     p.add_argument("--live-seconds", type=float, default=15.0, help="how long to run the live pipeline")
@@ -38,11 +39,35 @@ def _sizes(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+def _path_names(text: str) -> list[str]:
+    import torch  # noqa: PLC0415
+
+    from app.device import cpu_supports_bf16  # noqa: PLC0415
+    from app.errors import UserError  # noqa: PLC0415
+
+    if text != "auto":
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        for n in names:
+            kind, _, precision = n.partition("-")
+            if kind not in ("full", "fast") or precision not in ("fp32", "bf16", "fp16"):
+                raise UserError(f"--paths: unknown path {n!r}; use full-fp32, full-bf16, fast-bf16, full-fp16...")
+        return names
+    cpu_half = "bf16" if cpu_supports_bf16() else "fp32"
+    names = ["full-fp32"] + (["full-bf16"] if cpu_half == "bf16" else []) + [f"fast-{cpu_half}"]
+    if torch.cuda.is_available():
+        names += ["full-fp16", "fast-fp16"]
+    return names
+
+
+def _device(name: str) -> tuple[str, str]:
+    precision = name.partition("-")[2]
+    return ("cuda" if precision == "fp16" else "cpu"), precision
+
+
 def run(args: argparse.Namespace) -> int:
     import torch  # noqa: PLC0415
 
     from app import bench  # noqa: PLC0415
-    from app.device import cpu_supports_bf16  # noqa: PLC0415
     from app.engine import Stylizer  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
     from app.images import load_image  # noqa: PLC0415
@@ -50,9 +75,12 @@ def run(args: argparse.Namespace) -> int:
     from app.styles import StyleLibrary  # noqa: PLC0415
 
     sizes = _sizes(args.sizes)
-    paths = args.paths.split(",") if args.paths != "auto" else (
-        ["full-fp32"] + (["full-bf16"] if cpu_supports_bf16() else [])
-        + (["full-fp16"] if torch.cuda.is_available() else []))
+    paths = _path_names(args.paths)
+    if args.peer:
+        from app import peer  # noqa: PLC0415
+
+        if not peer.available():
+            raise UserError(f"--peer needs the peer installed: {peer.INSTALL_HINT}")
     styles = StyleLibrary().all()
     if not styles:
         raise UserError("no styles installed to benchmark with")
@@ -62,16 +90,26 @@ def run(args: argparse.Namespace) -> int:
     print("matmul peak (same run): ", end="", flush=True)
     peaks = {"fp32": bench.matmul_peak(torch.float32), "bf16": bench.matmul_peak(torch.bfloat16)}
     print(f"fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    print(f"fast path: the network at {bench.FAST_SIZE} px short side, upsampled with the frame's detail")
     print(bench.format_header())
     records = []
+    stylizers: dict[str, Stylizer] = {}
     for name in paths:
-        device, precision = ("cuda", "fp16") if name == "full-fp16" else ("cpu", name.split("-")[1])
+        device, precision = _device(name)
         try:
-            stylizer = Stylizer.create(device=device, precision=precision, vgg=args.vgg, decoder=args.decoder)
+            stylizers[name] = Stylizer.create(device=device, precision=precision, vgg=args.vgg, decoder=args.decoder)
         except UserError as exc:
             print(f"{name}: skipped ({exc})")
             continue
-        records += bench.bench_model(name, stylizer, style, content, sizes, peaks, runs=args.runs)
+        processing = bench.FAST_SIZE if name.startswith("fast") else None
+        records += bench.bench_model(name, stylizers[name], style, content, sizes, peaks, runs=args.runs,
+                                     processing=processing)
+    if args.peer:
+        records += bench.bench_peer(style, content, sizes, peaks, runs=args.runs)
+        for name in stylizers:
+            ratios = bench.fps_ratios(records, name, f"peer:{peer.NAME}")
+            text = ", ".join(f"{w}x{h} {r:.2f}x" for (w, h), r in ratios.items())
+            print(f"{name} vs {peer.NAME} (frames/s ratio, >1: ours faster): {text}")
     if not args.no_live:
         from app.paths import REPO_ROOT  # noqa: PLC0415
 
@@ -79,12 +117,13 @@ def run(args: argparse.Namespace) -> int:
         if not video.is_file():
             print(f"live pipeline: skipped (no video at {video}; pass --video)")
         else:
-            print(f"\nlive pipeline on {video.name} (capture thread -> engine -> sink):")
-            for name in [p for p in paths if p != "full-fp32"] or paths:
-                device, precision = ("cuda", "fp16") if name == "full-fp16" else ("cpu", name.split("-")[1])
-                stylizer = Stylizer.create(device=device, precision=precision, vgg=args.vgg, decoder=args.decoder)
-                for size in (256, 360):
-                    records.append(bench.bench_live(name, stylizer, style, video, size, args.live_seconds, peaks))
+            print(f"\nlive pipeline on {video.name} scaled to 640x480 (capture thread -> engine -> sink):")
+            for name, stylizer in stylizers.items():
+                if name == "full-fp32" and len(stylizers) > 1:
+                    continue
+                size = "auto" if name.startswith("fast") else 256
+                records.append(bench.bench_live(name, stylizer, style, video, size, args.live_seconds, peaks,
+                                                frame_size=(640, 480)))
     if args.json:
         args.json.write_text(json.dumps([r.as_json() for r in records], indent=2) + "\n")
         print(f"wrote {args.json}")

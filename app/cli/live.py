@@ -35,13 +35,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     # defaults formatter not to append "(default: None)".
     live_help = {
         "alpha": "content (0) to style (1) strength (default: last used, else 1.0)",
-        "size": "processing short side in pixels (default: last used, else 256)",
+        "size": "processing short side in pixels, or 'auto': the largest size that holds --target-fps "
+                "(default: last used, else auto)",
         "preserve_color": "keep the camera's colours: luminance or histogram (default: last used, else none)",
         "style": "style name (see `styles`) or image path; repeat to mix several (default: last used, "
                  "else the first style)",
     }
     for action in p._actions:  # noqa: SLF001
         action.help = live_help.get(action.dest, action.help)
+        if action.dest == "size":
+            action.type = size_choice
+    p.add_argument("--target-fps", type=float, default=20.0, metavar="FPS",
+                   help="frame rate that --size auto holds by lowering the processing size")
     p.add_argument("--stabilize", type=float, metavar="0..1",
                    help="temporal stabilisation against flicker, 0 (off) to 1 (default: last used, else 0.6)")
     h = p.add_argument_group("headless")
@@ -66,6 +71,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             action.help += "%(default).0s"
 
 
+def size_choice(text: str):
+    """--size: 'auto' or a number of pixels (argparse turns ValueError into a clear message)."""
+    return "auto" if text.strip().lower() == "auto" else int(text)
+
+
 def no_display() -> bool:
     """True where a Qt window cannot open: Linux/BSD without X11 or Wayland and no platform chosen."""
     if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
@@ -83,8 +93,10 @@ def options(args: argparse.Namespace):
         check_alpha(args.alpha)
     styles = list(args.style or [])
     mix = parse_mix(args.mix, len(styles)) if args.mix else ()
-    if args.size is not None and not 32 <= args.size <= 4096:
+    if isinstance(args.size, int) and not 32 <= args.size <= 4096:
         raise UserError(f"--size must be between 32 and 4096, got {args.size}")
+    if not 1.0 <= args.target_fps <= 240.0:
+        raise UserError(f"--target-fps must be between 1 and 240, got {args.target_fps}")
     if args.stabilize is not None and not 0.0 <= args.stabilize <= 1.0:
         raise UserError(f"--stabilize must be between 0 and 1, got {args.stabilize}")
     if args.frames is not None and args.frames < 1:
@@ -97,7 +109,7 @@ def options(args: argparse.Namespace):
     return LiveOptions(source=args.source, camera_size=parse_size(args.camera_size or "640x480"),
                        mirror=args.mirror or None,
                        styles=styles, mix=mix, alpha=args.alpha, color=args.preserve_color, size=args.size,
-                       stabilize=args.stabilize,
+                       target_fps=args.target_fps, stabilize=args.stabilize,
                        frames=args.frames, record=args.record)
 
 
@@ -197,7 +209,8 @@ def run_headless(args: argparse.Namespace, opts, demo: bool = False) -> int:
     pipeline = LivePipeline(stylizer, source, mirror=bool(opts.mirror))
     pipeline.stabilize = DEFAULT_STRENGTH if opts.stabilize is None else opts.stabilize
     future = pipeline.select_styles(styles, opts.mix, alpha=1.0 if opts.alpha is None else opts.alpha,
-                                    color=opts.color or "none", size=opts.size or DEFAULT_SIZE)
+                                    color=opts.color or "none")
+    pipeline.set_size(opts.size or DEFAULT_SIZE, opts.target_fps)
     pipeline.worker.start()
     try:
         future.result()  # the style is encoded before the clock starts

@@ -139,7 +139,7 @@ class KioskConfig:
     screen: int = 0
     camera_size: tuple[int, int] = (640, 480)
     mirror: bool = False
-    size: int = 256
+    size: int | str = 256  # processing short side, or "auto" (the largest that holds 20 fps)
     caption: bool = True
     caption_seconds: float = 12.0  # 0: always shown
     playlist: tuple[PlaylistItem, ...] = ()  # empty: every style in the library
@@ -319,7 +319,7 @@ def config_from_dict(data: Any, origin: str = "config") -> KioskConfig:
         if name in t:
             kw[name] = c.boolean(t[name], name)
     if "size" in t:
-        kw["size"] = int(c.number(t["size"], "size", 32, 4096, integer=True))
+        kw["size"] = "auto" if t["size"] == "auto" else int(c.number(t["size"], "size", 32, 4096, integer=True))
     if "caption_seconds" in t:
         kw["caption_seconds"] = float(c.number(t["caption_seconds"], "caption_seconds", 0.0, 86400.0))
     if "interval" in t:

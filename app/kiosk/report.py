@@ -51,6 +51,19 @@ def open_files() -> int | None:
     return None
 
 
+def os_threads() -> int | None:
+    """Threads of this process as the OS counts them, native ones included (torch, FFmpeg);
+    None where /proc/self/status is missing. ``threading.active_count`` sees Python's only."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class LatencyHistogram:
     """1 ms buckets: p95 to the millisecond in constant memory; exact count, mean and max."""
 

@@ -217,7 +217,7 @@ def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, windo
     if report is not None and not Path(report).resolve().parent.is_dir():
         raise UserError(f"{Path(report).parent}: no such folder for --report")
     with kiosk_logging(config.log_level) as log_path:
-        log.info("kiosk config %s: %d styles, every %g s, crossfade %g s, shuffle %s, size %d, source %s",
+        log.info("kiosk config %s: %d styles, every %g s, crossfade %g s, shuffle %s, size %s, source %s",
                  config.origin, len(resolved), config.interval, config.crossfade, config.shuffle, config.size,
                  config.source)
         print(f"kiosk: preparing {len(resolved)} styles (their statistics are cached for the next start)...",

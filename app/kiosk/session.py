@@ -58,8 +58,8 @@ class KioskSession:
         self.pipeline = LivePipeline(stylizer, make_source(), mirror=config.mirror, skip_repeats=True,
                                      backoff=backoff)
         first = entries[0]
-        self.pipeline.update(styles=(first.style_id,), weights=(), alpha=first.alpha, color=first.color,
-                             size=config.size)
+        self.pipeline.update(styles=(first.style_id,), weights=(), alpha=first.alpha, color=first.color)
+        self.pipeline.set_size(config.size)
         self.pipeline.worker.settings_hook = self._frame_settings
         self.pipeline.stabilize = DEFAULT_STRENGTH  # steady textures; reset at each painting change
         self.watchdog = Watchdog(self.pipeline.worker, lambda: self.pipeline.feed.count, config.watchdog)

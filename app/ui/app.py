@@ -87,6 +87,7 @@ def build_window(stylizer: StylizerLike, opts: LiveOptions, library: StyleLibrar
     except UserError as exc:  # shown in the window, with buttons to pick something else
         source, error = None, str(exc)
     pipeline = LivePipeline(stylizer, source, mirror=state.mirror, skip_repeats=True)
+    pipeline.auto_target_fps = opts.target_fps
     window = MainWindow(pipeline, library, state, extra_styles=extra, source_error=error,
                         frames_limit=opts.frames, save_on_close=save_on_close, camera_size=opts.camera_size)
     pipeline.start()

@@ -9,8 +9,11 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                              QSlider, QVBoxLayout, QWidget)
 
+from app.adaptive import DEFAULT_TARGET_FPS
+
 COLOR_CHOICES = (("Off", "none"), ("Luminance", "luminance"), ("Histogram", "histogram"))
-SIZE_CHOICES = ((128, "128 px (fastest)"), (192, "192 px"), (256, "256 px"), (384, "384 px"), (512, "512 px"),
+SIZE_CHOICES = (("auto", f"Auto (holds {DEFAULT_TARGET_FPS:.0f} fps)"), (128, "128 px (fastest)"), (192, "192 px"),
+                (256, "256 px"), (384, "384 px"), (512, "512 px"),
                 (720, "720 px"), (None, "Full frame"))
 VIEW_CHOICES = ("stylized", "side by side", "original")
 
@@ -151,7 +154,8 @@ class ControlsPanel(QWidget):
         self.size_combo = QComboBox()
         for value, label in SIZE_CHOICES:
             self.size_combo.addItem(label, value)
-        self.size_combo.setToolTip("Short side the network works at: smaller is faster, larger is finer")
+        self.size_combo.setToolTip("Short side the network works at: smaller is faster, larger is finer. "
+                                   "Auto picks the largest size that keeps the video fluid")
         form.addWidget(self.size_combo, 1, 1)
         v.addLayout(form)
         hint = QLabel("Ctrl+click styles below to mix them.")

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from app.live import DEFAULT_SIZE
+from app.live import AUTO, DEFAULT_SIZE, SizeChoice
 from app.temporal import DEFAULT_STRENGTH
 from app.paths import atomic_write_bytes, config_dir
 
@@ -27,7 +27,7 @@ class UiState:
     alpha: float = 1.0
     stabilize: float = DEFAULT_STRENGTH  # temporal stabilisation, 0: off
     color: str = "none"
-    size: int | None = DEFAULT_SIZE  # None: the frame's own size
+    size: SizeChoice = DEFAULT_SIZE  # pixels, None (the frame's own size) or "auto"
     source: str | None = None  # a --source value; None: camera 0
     mirror: bool = False
     overlay: bool = False
@@ -51,7 +51,7 @@ def _valid(name: str, value: object, default: object) -> bool:
     if name == "view":
         return value in VIEW_MODES
     if name == "size":
-        return value is None or (isinstance(value, int) and 32 <= value <= 4096)
+        return value is None or value == AUTO or (isinstance(value, int) and 32 <= value <= 4096)
     if name == "source":
         return value is None or isinstance(value, str)
     return isinstance(value, type(default))

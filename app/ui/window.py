@@ -24,7 +24,7 @@ from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMes
 from app.capture import CameraSource, describe_spec, open_source
 from app.errors import UserError
 from app.images import IMAGE_SUFFIXES, is_image_path
-from app.live import LivePipeline
+from app.live import LivePipeline, SizeChoice
 from app.styles import Style, StyleLibrary
 from app.ui.controls import ControlsPanel
 from app.ui.gallery import StyleGallery
@@ -209,7 +209,8 @@ class MainWindow(QMainWindow):
         weights = s.weights if len(s.weights) == len(names) else []
         self.gallery.select(names, emit=False)
         c.mix_panel.set_styles(names, weights)
-        self._apply_styles(names, weights, alpha=s.alpha, color=s.color, size=s.size)
+        self.pipeline.set_size(s.size)
+        self._apply_styles(names, weights, alpha=s.alpha, color=s.color)
         if s.geometry:
             self.restoreGeometry(QByteArray.fromBase64(s.geometry.encode("ascii")))
         if not names:
@@ -266,11 +267,13 @@ class MainWindow(QMainWindow):
         eng = stats.engine
         if self.controls.overlay_check.isChecked():
             size = self.pipeline.settings.size
+            auto = self.pipeline.target_fps
             device = getattr(self.pipeline.stylizer, "description", "?")
             self.view.overlay_lines = [
                 f"display {self.display_fps:4.1f} fps   engine {eng.fps:4.1f} fps",
                 f"latency {eng.latency_ms:4.0f} ms   engine {eng.engine_ms:4.0f} ms/frame",
-                f"processing {size or 'full'}{' px' if size else ''}   {device}",
+                f"processing {size or 'full'}{' px' if size else ''}"
+                f"{f' (auto: holds {auto:.0f} fps)' if auto else ''}   {device}",
                 f"captured {capst.fps if capst else 0:4.1f} fps   skipped {eng.skipped}   errors {eng.errors}",
             ]
         else:
@@ -411,12 +414,15 @@ class MainWindow(QMainWindow):
         self.state.color = mode
         self._update(color=mode)
 
-    def set_size(self, size: int | None) -> None:
+    def set_size(self, size: SizeChoice) -> None:
         if self.controls.size_combo.currentData() != size:
             self.controls.set_combo(self.controls.size_combo, size)
             return
         self.state.size = size
-        self._update(size=size)
+        try:
+            self.pipeline.set_size(size)
+        except UserError as exc:
+            self.say(str(exc), 0)
 
     def _update(self, **changes: object) -> None:
         try:

