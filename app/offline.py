@@ -100,7 +100,8 @@ def stylize_image(stylizer: Stylizer, job: Job, settings: Settings) -> None:
 
 def stylize_video(stylizer: Stylizer, job: Job, settings: Settings, progress: bool = True,
                   stabilize: float = 0.0) -> int:
-    """Stylize every frame at the source's frame rate; returns the number of frames written.
+    """Stylize every frame, each at its source timestamp (variable frame rates stay as they
+    are; the output starts at 0); returns the number of frames written.
 
     ``stabilize`` > 0 runs the causal temporal stabiliser (app.temporal) against flicker.
     """
@@ -111,18 +112,20 @@ def stylize_video(stylizer: Stylizer, job: Job, settings: Settings, progress: bo
     steady = TemporalStabilizer(stabilize)
 
     with VideoReader(job.source) as reader:
-        frames = iter(reader)
+        frames = reader.timed()
         first = next(frames, None)
         if first is None:
             raise UserError(f"{job.source}: the video has no frames")
-        h, w = first.shape[:2]
-        writer = VideoWriter(job.target, reader.fps, w, h)
+        h, w = first[0].shape[:2]
+        start = first[1]  # None: no time base, so a fixed rate at reader.fps
+        writer = VideoWriter(job.target, reader.fps, w, h, time_base=None if start is None else reader.time_base)
         interrupted = False
         try:
             with tqdm(total=reader.frame_count or None, unit="frame", desc=job.source.name,
                       disable=not progress, file=sys.stderr) as bar:
-                for frame in _chain(first, frames):
-                    writer.write(steady(frame, stylizer.stylize(frame, settings)))
+                for frame, pts in _chain(first, frames):
+                    out = steady(frame, stylizer.stylize(frame, settings))
+                    writer.write(out, None if start is None or pts is None else max(0, pts - start))
                     bar.update(1)
         except KeyboardInterrupt:
             interrupted = True

@@ -39,7 +39,8 @@ class VideoReader:
             self._container.close()
             raise UserError(f"{self.path}: contains no video stream")
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
+        # Slice threads only: frame threading drops decode errors, and good frames near them.
+        self._stream.thread_type = "SLICE"
         ctx = self._stream.codec_context
         self.width, self.height = int(ctx.width or 0), int(ctx.height or 0)
         if 0 < min(self.width, self.height) < MIN_SIDE:  # the networks need a few pixels (as for images)
@@ -48,6 +49,7 @@ class VideoReader:
                             f"(each side needs at least {MIN_SIDE})")
         rate = self._stream.average_rate or self._stream.guessed_rate or Fraction(25, 1)
         self.fps = Fraction(rate)
+        self.time_base: Fraction | None = Fraction(self._stream.time_base) if self._stream.time_base else None
         self.damaged_tail = False
 
     @property
@@ -60,11 +62,32 @@ class VideoReader:
         return 0
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        for rgb, _ in self.timed():
+            yield rgb
+
+    def timed(self) -> Iterator[tuple[np.ndarray, int | None]]:
+        """(rgb, pts in ``time_base`` units) per frame. A frame without a timestamp gets the
+        previous one plus one nominal frame (``fps``); pts is None when there is no time base."""
+        step = max(1, round(1 / (self.fps * self.time_base))) if self.time_base else 1
+        pts: int | None = None
+        for frame in self._frames():
+            if self.time_base is not None:
+                pts = frame.pts if frame.pts is not None else (0 if pts is None else pts + step)
+            yield frame.to_ndarray(format="rgb24"), pts
+
+    def _frames(self) -> Iterator[av.VideoFrame]:
+        """Decoded frames. A partial packet (cut file) or a packet that fails to decode sets
+        ``damaged_tail`` and decoding goes on: what decodes is kept, the caller reports it."""
         try:
-            for frame in self._container.decode(self._stream):
-                yield frame.to_ndarray(format="rgb24")
+            for packet in self._container.demux(self._stream):
+                if packet.is_corrupt:
+                    self.damaged_tail = True
+                try:
+                    yield from packet.decode()
+                except (av.FFmpegError, ValueError):
+                    self.damaged_tail = True
         except (av.FFmpegError, EOFError, ValueError):
-            self.damaged_tail = True  # keep what decoded; the caller reports it
+            self.damaged_tail = True
 
     def close(self) -> None:
         self._container.close()
@@ -77,7 +100,7 @@ class VideoReader:
 
 
 class VideoWriter:
-    """H.264 (libx264) in fragmented MP4 / MKV / MOV at a fixed frame rate."""
+    """H.264 (libx264) in fragmented MP4 / MKV / MOV, at a fixed frame rate or explicit timestamps."""
 
     def __init__(self, path: str | Path, fps: float | Fraction, width: int, height: int,
                  crf: int = 20, keyframe_seconds: float = 1.0, preset: str = "veryfast",

@@ -10,7 +10,7 @@ import pytest
 from app.capture import (CameraSource, CaptureThread, DemoSource, FileSource, FrameFeed, ImageSource, StreamSource,
                          open_source, parse_size)
 from app.errors import UserError
-from app.video_io import VideoWriter
+from app.video_io import VideoReader, VideoWriter
 from conftest import assert_one_line
 from live_fixtures import FAST_BACKOFF, MEDIA, VIDEO, ScriptedSource, pattern_frame, wait_for
 
@@ -64,6 +64,29 @@ def test_video_files_loop(tmp_path):
         cap.stop()
     assert source.loops >= 2
     assert cap.stats().failures == 0  # the end of the file is not a failure
+
+
+def test_a_video_file_with_a_cut_tail_still_loops(tmp_path):
+    full = tmp_path / "full.mp4"
+    with VideoWriter(full, 50, 64, 48, keyframe_seconds=0.1) as writer:
+        for i in range(20):
+            writer.write(pattern_frame(i * 12))
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    with VideoReader(cut) as reader:  # premise: the tail really is gone
+        assert 0 < len(list(reader)) < 20 and reader.damaged_tail
+    source = FileSource(cut)
+    cap = CaptureThread(source).start()
+    try:
+        assert wait_for(lambda: cap.feed.count >= 45, timeout=20)  # more than twice the whole file
+        frame = cap.read(0, timeout=5)
+        assert frame is not None and frame.rgb.shape == (48, 64, 3)
+        assert cap.state == "live"
+    finally:
+        cap.stop()
+    assert source.loops >= 2
+    assert cap.stats().failures == 0 and cap.stats().reconnects == 0  # the cut end is just an end
 
 
 def test_one_slot_keeps_only_the_newest_frame():

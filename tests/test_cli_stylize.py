@@ -14,6 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from fractions import Fraction
+
+import av
 import numpy as np
 import pytest
 import torch
@@ -21,6 +24,7 @@ from PIL import Image
 
 from app.cli import main
 from app.images import load_image
+from app.offline import Job, stylize_video
 from app.styles import StyleLibrary
 from app.video_io import VideoReader, VideoWriter, probe_frames
 from app.weights import DEFAULT_DECODER
@@ -227,6 +231,94 @@ def test_video_keeps_frame_count_rate_and_size(cli, work, slim_decoder_file):
         assert src.fps == ref.fps == 24
 
 
+def _noise_video(path: Path, frames: int, fps: int = 24) -> Path:
+    """Random 64x48 frames in short fragments (a keyframe every 6), so a cut keeps some."""
+    rng = np.random.default_rng(3)
+    with VideoWriter(path, fps, 64, 48, keyframe_seconds=0.25) as w:
+        for _ in range(frames):
+            w.write(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    return path
+
+
+def _pts_seconds(path: Path) -> tuple[list[float], Fraction]:
+    """Each decoded frame's presentation time in seconds from the first frame's (an H.264 MP4
+    may start after the encoder's delay), and the stream's tick."""
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        times = [float(f.pts * stream.time_base) for f in c.decode(stream)]
+    return [t - times[0] for t in times], stream.time_base
+
+
+@pytest.mark.parametrize("damage", ["cut at 70%", "garbage after 70%"])
+def test_video_with_a_damaged_tail_keeps_what_decodes_and_warns_once(cli, work, damage):
+    data = _noise_video(work / "intact.mp4", 24).read_bytes()
+    keep = int(len(data) * 0.7)
+    tail = b"" if damage.startswith("cut") else np.random.default_rng(4).bytes(len(data) - keep)
+    source = work / "damaged.mp4"
+    source.write_bytes(data[:keep] + tail)
+    target = work / "out" / "styled.mp4"
+    code, out, err = cli(source, "--style", work / "style_a.jpg", "-o", target)
+    assert code == 0, err
+    frames, w, h = probe_frames(target)
+    assert 0 < frames < 24 and (w, h) == (64, 48)
+    assert f"{target}  ({frames} frames)" in out
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0] == f"warning: {source} has a damaged tail; stylized the {frames} frames that decoded"
+    with VideoReader(target) as reader:  # the output itself is whole
+        assert len(list(reader)) == frames and not reader.damaged_tail
+
+
+def test_variable_frame_rate_video_keeps_every_frame_at_its_time(cli, work):
+    gaps_ms = [40, 40, 40, 300, 10, 10, 10, 80, 40, 40, 120, 40]  # a stall, a burst: not one rate
+    source = work / "vfr.mp4"
+    with av.open(str(source), "w") as c:
+        stream = c.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        rng = np.random.default_rng(5)
+        for pts in np.cumsum([0, *gaps_ms]):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), format="rgb24")
+            frame.pts, frame.time_base = int(pts), Fraction(1, 1000)
+            c.mux(stream.encode(frame))
+        c.mux(stream.encode(None))
+    times_in, tick_in = _pts_seconds(source)
+    assert np.allclose(np.diff(times_in), np.array(gaps_ms) / 1000, atol=0.001)  # premise: really uneven
+
+    target = work / "out" / "vfr_styled.mp4"
+    code, out, err = cli(source, "--style", work / "style_a.jpg", "-o", target)
+    assert code == 0, err
+    assert "warning" not in err and f"({len(gaps_ms) + 1} frames)" in out
+    times_out, tick_out = _pts_seconds(target)
+    assert len(times_out) == len(times_in)
+    assert np.allclose(times_out, times_in, atol=float(max(tick_in, tick_out)) + 1e-9), (times_out, times_in)
+
+
+class _Identity:
+    """A stand-in stylizer: returns the frame (only the timing is under test)."""
+
+    def stylize(self, rgb: np.ndarray, settings: object) -> np.ndarray:
+        return rgb
+
+
+def test_a_video_without_timestamps_falls_back_to_its_nominal_rate(work):
+    source = work / "raw.h264"  # an elementary stream: frames carry no pts
+    with av.open(str(source), "w", format="h264") as c:
+        stream = c.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(6):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 40, np.uint8), format="rgb24")
+            frame.pts = i
+            c.mux(stream.encode(frame))
+        c.mux(stream.encode(None))
+    with av.open(str(source)) as c:  # premise
+        assert [f.pts for f in c.decode(video=0)] == [None] * 6
+    target = work / "out" / "raw.mp4"
+    assert stylize_video(_Identity(), Job(source, target), None, progress=False) == 6
+    times, tick = _pts_seconds(target)
+    assert np.allclose(times, [i / 25 for i in range(6)], atol=float(tick) + 1e-9), times
+
+
 # ----------------------------------------------------------------------------- bad inputs
 
 
@@ -399,3 +491,86 @@ def test_default_shipped_decoder(cli, work):
     img = _rgb_file(target)
     assert img.shape == (61, 83, 3)
     assert img.std() > 5  # a trained decoder gives a real picture, not a flat one
+
+
+# ----------------------------------------------------------------------------- weights files and engine faults
+
+
+class _Payload:
+    """Unpickling this would create ``marker``: a weights file carrying code."""
+
+    marker = ""
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def _bad_decoder(kind: str, work: Path) -> Path:
+    path = work / f"{kind.replace(' ', '_')}.pth"
+    if kind == "missing":
+        return path
+    if kind == "text renamed":
+        path.write_text("I am a decoder, honest\n")
+    elif kind == "truncated":
+        import torch
+
+        buf = work / "full.pth"
+        torch.save({"1.weight": torch.zeros(256, 512, 3, 3)}, buf)
+        path.write_bytes(buf.read_bytes()[:2000])
+    elif kind == "pickle carrying code":
+        import torch
+
+        payload = _Payload()
+        payload.marker = str(work / "PWNED")
+        torch.save({"1.weight": payload}, path)
+    elif kind == "wrong shapes":
+        import torch
+
+        torch.save({"1.weight": torch.zeros(3, 3, 3, 3), "1.bias": torch.zeros(3)}, path)
+    return path
+
+
+BAD_DECODERS = {"missing": "no such", "text renamed": "decoder", "truncated": "decoder",
+                "pickle carrying code": "refused for safety", "wrong shapes": "decoder"}
+
+
+@pytest.mark.parametrize("kind", list(BAD_DECODERS))
+def test_a_bad_decoder_file_is_one_line_and_nothing_is_written(cli, work, kind):
+    bad = _bad_decoder(kind, work)
+    target = work / "out" / "r.jpg"
+    line = _assert_user_error(cli(work / "content.jpg", "--style", work / "style_a.jpg", "-o", target, decoder=bad),
+                              BAD_DECODERS[kind])
+    assert bad.name in line
+    assert not (work / "PWNED").exists(), "loading the decoder ran code from it"
+    assert list((work / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["pickle carrying code", "wrong shapes"])
+def test_live_refuses_a_bad_decoder_file_in_one_line(work, kind, capsys):
+    bad = _bad_decoder(kind, work)
+    rc = main(["live", "--source", str(VIDEO), "--no-window", "--frames", "2", "--decoder", str(bad),
+               "--precision", "fp32", "--size", "64"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and bad.name in err
+    assert BAD_DECODERS[kind] in err.lower()
+    assert not (work / "PWNED").exists()
+
+
+def test_an_engine_failure_mid_video_leaves_no_half_written_file(work, monkeypatch, capsys, decoder_file):
+    from app.engine import Stylizer
+
+    real, calls = Stylizer.stylize, []
+
+    def fail_on_the_fourth(self, frame, settings):
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("simulated engine fault")
+        return real(self, frame, settings)
+
+    monkeypatch.setattr(Stylizer, "stylize", fail_on_the_fourth)
+    target = work / "out" / "r.mp4"
+    with pytest.raises(RuntimeError, match="simulated"):
+        main(["stylize", str(VIDEO), "--style", str(work / "style_a.jpg"), "-o", str(target), "--size", "64",
+              "--precision", "fp32", "--quiet", "--decoder", str(decoder_file)])
+    assert len(calls) == 4
+    assert list((work / "out").iterdir()) == []  # the three frames written before are not left as a stub

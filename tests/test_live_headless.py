@@ -8,6 +8,7 @@ from pathlib import Path
 
 import av
 import pytest
+from PIL import Image
 
 import app.cli.live as live_cli
 from app.capture import CameraSource, SourceError
@@ -15,7 +16,7 @@ from app.cli import main
 from app.live import LivePipeline, run_headless
 from app.paths import videos_dir
 from app.video_io import FRAGMENTED_MP4, probe_frames
-from conftest import assert_one_line
+from conftest import assert_one_line, craft_png_header
 from live_fixtures import FAST_BACKOFF, STYLE_FILES, VIDEO, FakeStylizer, ScriptedSource, wait_for
 
 ENGINE = ["--device", "cpu", "--precision", "fp32", "--size", "64"]
@@ -48,6 +49,9 @@ BAD_SOURCES = {
     "truncated.mp4": "not a readable video",  # the first half of cutBunny.mp4: its index is at the end
     "no_frames.mp4": "not a readable video",
     "http://127.0.0.1:9/none.mp4": "cannot connect",
+    "dot.png": "too small",  # a still image is a source too: the image loader's refusals apply
+    "bomb.png": "megapixels",
+    "text_renamed.png": "not a readable image",
 }
 
 
@@ -58,6 +62,9 @@ def test_a_bad_source_is_one_line_and_exit_2(source, primed_home, decoder_file, 
     (tmp_path / "text_renamed.mp4").write_text("hello, I am not a video\n")
     (tmp_path / "truncated.mp4").write_bytes(VIDEO.read_bytes()[: VIDEO.stat().st_size // 2])
     _video_without_frames(tmp_path / "no_frames.mp4")
+    Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
+    (tmp_path / "bomb.png").write_bytes(craft_png_header(20000, 20000))
+    (tmp_path / "text_renamed.png").write_text("hello, I am not an image\n")
     capfd.readouterr()
     rc = main(["live", "--source", source, "--no-window", "--frames", "5", "--decoder", str(decoder_file), *ENGINE])
     out, err = capfd.readouterr()  # the file descriptors: FFmpeg or OpenCV noise would show here too

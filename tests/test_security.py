@@ -2,6 +2,9 @@
 
 - The live pipeline, run headless through the real command line, opens no socket at all
   (so none can listen); checked from /proc while it runs (Linux).
+- No code binds a server socket to anything but a literal loopback host (a future network
+  sink must default to 127.0.0.1); checked on the syntax tree, with the checker shown to
+  catch each kind of exposure.
 - No code in app/, main.py or scripts/ runs a shell: no ``shell=True``, ``os.system``,
   ``os.popen`` or ``*getoutput``; every subprocess call gets an argument list. Checked on the
   syntax tree (comments and docstrings do not count), and the checker is shown to catch each.
@@ -97,6 +100,68 @@ def test_the_live_pipeline_opens_no_socket_and_listens_on_nothing(primed_home, d
     assert listening == set() and not (socket_inodes() & listening_inodes())
 
 
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# Calls that make something reachable from the network: each must name a loopback host.
+SERVER_CALLS = {"bind", "create_server", "start_server", "start_unix_server", "serve", "make_server",
+                "HTTPServer", "ThreadingHTTPServer", "TCPServer", "ThreadingTCPServer", "UDPServer"}
+
+
+def _address_host(call: ast.Call) -> ast.expr | None:
+    """The host part of the address a server call is given: ``(host, port)`` or host=..."""
+    for kw in call.keywords:
+        if kw.arg in ("host", "address", "server_address"):
+            value = kw.value
+            break
+    else:
+        value = call.args[0] if call.args else None
+    if isinstance(value, ast.Tuple) and value.elts:
+        return value.elts[0]
+    return value
+
+
+def network_exposures(source: str, filename: str = "<code>") -> list[str]:
+    """Every server socket in ``source`` that is not bound to a literal loopback host."""
+    problems = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name not in SERVER_CALLS:
+            continue
+        host = _address_host(node)
+        if not (isinstance(host, ast.Constant) and host.value in LOOPBACK_HOSTS):
+            got = ast.unparse(host) if host is not None else "no address (all interfaces)"
+            problems.append(f"{filename}:{node.lineno}: {name} binds {got}, not a loopback host")
+    return problems
+
+
+def test_no_code_exposes_a_server_beyond_loopback():
+    """Today nothing listens; a future network sink must bind 127.0.0.1 unless told otherwise.
+    A bind with a variable host is flagged too: its default must be reviewed and spelled out."""
+    problems = [p for f in _project_sources()
+                for p in network_exposures(f.read_text(encoding="utf-8"), str(f.relative_to(REPO)))]
+    assert problems == []
+
+
+@pytest.mark.parametrize("code", [
+    "import socket\ns = socket.socket()\ns.bind(('0.0.0.0', 8080))",
+    "import socket\ns = socket.socket()\ns.bind(('', 8080))",
+    "import socket\nsocket.create_server(('', 8000))",
+    "from http.server import HTTPServer\nHTTPServer((host, 8000), Handler)",
+    "import asyncio\nasyncio.start_server(cb, host=None, port=9000)",
+    "import socketserver\nsocketserver.TCPServer(('192.168.1.2', 80), H)",
+])
+def test_the_network_checker_catches_each_exposure(code):
+    assert len(network_exposures(code)) == 1
+
+
+def test_the_network_checker_accepts_loopback():
+    assert network_exposures("import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\n"
+                             "socket.create_server(('localhost', 8000))\n"
+                             "asyncio.start_server(cb, host='::1', port=1)") == []
+
+
 # ---------------------------------------------------------------------------- no shell
 
 
@@ -134,6 +199,7 @@ def shell_uses(source: str, filename: str = "<code>") -> list[str]:
     """Every place in ``source`` where a command could go through a shell, as 'file:line: why'."""
     tree = ast.parse(source, filename)
     aliases = _aliases(tree)
+    string_assignments = _string_assignments(tree)
     problems = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -147,10 +213,49 @@ def shell_uses(source: str, filename: str = "<code>") -> list[str]:
             problems.append(f"{where}: {name} runs a shell")
         elif name in PROCESS_FUNCTIONS:
             command = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "args"), None)
-            if not isinstance(command, (ast.List, ast.Tuple, ast.Name)):
+            if isinstance(command, ast.Name):  # a variable: judge what was assigned to it
+                values = string_assignments.get(command.id, [])
+                if values:
+                    problems.append(f"{where}: {name} gets {command.id}, a string ({ast.unparse(values[0])})")
+                continue
+            if not isinstance(command, (ast.List, ast.Tuple)):
                 got = ast.unparse(command) if command is not None else "nothing"
                 problems.append(f"{where}: {name} needs an argument list, got {got}")
+            elif _is_shell_list(command):
+                problems.append(f"{where}: {name} runs a shell: {ast.unparse(command)}")
     return problems
+
+
+SHELLS = {"sh", "bash", "dash", "zsh", "cmd", "cmd.exe", "powershell", "/bin/sh", "/bin/bash"}
+
+
+def _is_shell_list(command: ast.List | ast.Tuple) -> bool:
+    """['sh', '-c', ...] and the like: an argument list that hands a string to a shell."""
+    first = command.elts[0] if command.elts else None
+    return isinstance(first, ast.Constant) and str(first.value) in SHELLS
+
+
+def _is_stringy(value: ast.expr) -> bool:
+    """A str literal, an f-string, or + / % arithmetic with one: a command line, not a list."""
+    if isinstance(value, ast.Constant):
+        return isinstance(value.value, str)
+    if isinstance(value, ast.JoinedStr):
+        return True
+    if isinstance(value, ast.BinOp):
+        return _is_stringy(value.left) or _is_stringy(value.right)
+    return False
+
+
+def _string_assignments(tree: ast.AST) -> dict[str, list[ast.expr]]:
+    """Names assigned a string somewhere in the module (any scope: a conservative view)."""
+    found: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and _is_stringy(node.value):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    found.setdefault(t.id, []).append(node.value)
+    return found
 
 
 def _project_sources() -> list[Path]:
@@ -172,6 +277,10 @@ def test_no_code_runs_a_shell_and_subprocesses_get_argument_lists():
     "import os\nos.system('rm ' + path)",
     "from os import popen\npopen(path)",
     "import subprocess\nsubprocess.getoutput(path)",
+    "import subprocess\ncmd = 'ffmpeg -i ' + path\nsubprocess.run(cmd)",
+    "import subprocess\ncmd = f'ffmpeg -i {path}'\nsubprocess.check_call(cmd)",
+    "import subprocess\nsubprocess.run(['sh', '-c', 'ls ' + path])",
+    "import subprocess\nsubprocess.Popen(('bash', '-c', path))",
 ])
 def test_the_shell_checker_catches_each_kind(code):
     assert len(shell_uses(code)) >= 1
