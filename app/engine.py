@@ -13,7 +13,7 @@ import io
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from models.color import color_stats, match_color, preserve_luminance
 from models.upsample import upsample_with_detail
 
 ColorMode = Literal["none", "luminance", "histogram"]
+# (AdaIN target (N, C, H, W) fp32, the picture's (h, w) at processing size) -> the target to
+# decode. The target is padded at the bottom/right to a multiple of 8 pixels per cell.
+FeatureFilter = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
 COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
 STYLE_SIZE = 512  # style images are encoded with their long side at most this
 PAD_MULTIPLE = 8  # three poolings down, three upsamplings up
@@ -283,14 +286,24 @@ class Stylizer:
         u8 = rgb.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)
         return u8.contiguous().cpu().numpy()
 
+    accepts_feature_filter = True  # stylize(..., features=...): see FeatureFilter
+
     @torch.inference_mode()
-    def stylize(self, frame: RGBImage, settings: Settings | None = None) -> RGBImage:
-        """Stylize one RGB uint8 frame; the result has exactly the frame's size."""
+    def stylize(self, frame: RGBImage, settings: Settings | None = None,
+                features: FeatureFilter | None = None) -> RGBImage:
+        """Stylize one RGB uint8 frame; the result has exactly the frame's size.
+
+        ``features`` may replace the AdaIN target before it is decoded (temporal
+        stabilisation blends in the previous frame's there).
+        """
         s = settings if settings is not None else self._settings  # one snapshot per frame
         s.validate()
         prepared = self.preprocess(frame, s)
         content = self.encode(prepared)
         target = self.transfer(content, prepared, s)
+        if features is not None:
+            h, w = prepared.work.shape[-2:]
+            target = features(target, (int(h), int(w)))
         return self.postprocess(self.decode(target), prepared, s)
 
 

@@ -124,7 +124,7 @@ def stylize_video(stylizer: Stylizer, job: Job, settings: Settings, progress: bo
             with tqdm(total=reader.frame_count or None, unit="frame", desc=job.source.name,
                       disable=not progress, file=sys.stderr) as bar:
                 for frame, pts in _chain(first, frames):
-                    out = steady(frame, stylizer.stylize(frame, settings))
+                    out = steady.stylize(stylizer, frame, settings)
                     writer.write(out, None if start is None or pts is None else max(0, pts - start))
                     bar.update(1)
         except KeyboardInterrupt:

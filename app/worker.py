@@ -278,14 +278,15 @@ class EngineWorker:
         stabilizer = self.stabilizer
         return stabilizer.strength if stabilizer is not None else 0.0
 
-    def _stabilize(self, content_rgb: np.ndarray, stylized_rgb: np.ndarray, settings: Settings) -> np.ndarray:
+    def _stylize(self, content_rgb: np.ndarray, settings: Settings) -> np.ndarray:
+        """One frame through the model, stabilised against the previous ones when asked."""
         stabilizer = self.stabilizer
         if stabilizer is None:
-            return stylized_rgb
+            return self.stylizer.stylize(content_rgb, settings)
         if set(settings.styles) != set(self._stabilized_styles):
             stabilizer.reset()  # another painting: a cut, not flicker
             self._stabilized_styles = settings.styles
-        return stabilizer(content_rgb, stylized_rgb)
+        return stabilizer.stylize(self.stylizer, content_rgb, settings)
 
     def set_target_fps(self, fps: float | None) -> None:
         """Adaptive quality: pick the processing size that holds ``fps`` (None: leave the size alone)."""
@@ -314,8 +315,7 @@ class EngineWorker:
         started = time.monotonic()
         try:
             if settings.styles:
-                rgb, stylized = self.stylizer.stylize(frame.rgb, settings), True
-                rgb = self._stabilize(frame.rgb, rgb, settings)
+                rgb, stylized = self._stylize(frame.rgb, settings), True
             else:
                 rgb, stylized = frame.rgb, False  # nothing chosen yet: show the camera as it is
         except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream

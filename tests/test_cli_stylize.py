@@ -561,11 +561,11 @@ def test_an_engine_failure_mid_video_leaves_no_half_written_file(work, monkeypat
 
     real, calls = Stylizer.stylize, []
 
-    def fail_on_the_fourth(self, frame, settings):
+    def fail_on_the_fourth(self, frame, settings, **kw):
         calls.append(1)
         if len(calls) == 4:
             raise RuntimeError("simulated engine fault")
-        return real(self, frame, settings)
+        return real(self, frame, settings, **kw)
 
     monkeypatch.setattr(Stylizer, "stylize", fail_on_the_fourth)
     target = work / "out" / "r.mp4"

@@ -103,6 +103,29 @@ def test_resume_reproduces_the_next_step(data, tmp_path, fresh_encoder, bf16):
     assert r2.loss == r1.loss and r2.content == r1.content and r2.style == r1.style
     assert torch.equal(b.decoder[1].weight, w1)
     assert all(torch.equal(p, q) for p, q in zip(a.decoder.parameters(), b.decoder.parameters()))
+    assert b.ema_steps == a.ema_steps == 4
+    assert all(torch.equal(p, q) for p, q in zip(a.ema.parameters(), b.ema.parameters()))
+
+
+def test_the_exported_weights_are_a_running_average(data, tmp_path, fresh_encoder):
+    trainer = _trainer(_config(data, tmp_path, lr=1e-3), fresh_encoder)
+    start = trainer.decoder[1].weight.detach().clone()
+    history = []
+    for _ in range(6):
+        trainer.step()
+        history.append(trainer.decoder[1].weight.detach().clone())
+    avg, last = trainer.ema[1].weight, history[-1]
+    assert not torch.equal(avg, last) and not torch.equal(avg, start)
+    # The ramped decay (0.2, 0.25, 0.31, ...) weights recent steps most, but not only the last.
+    expected = start
+    for k, w in enumerate(history, 1):
+        decay = min(trainer.cfg.ema_decay, (1 + k) / (10 + k))
+        expected = decay * expected + (1 - decay) * w
+    torch.testing.assert_close(avg, expected)
+    assert not trainer.ema[1].weight.requires_grad
+    off = _trainer(_config(data, tmp_path, ema_decay=0.0), fresh_encoder)
+    off.step()
+    assert torch.equal(off.ema[1].weight, off.decoder[1].weight)  # 0: the raw weights
 
 
 def test_run_writes_its_artefacts_and_refuses_to_overwrite(data, tmp_path, fresh_encoder):
@@ -121,7 +144,7 @@ def test_run_writes_its_artefacts_and_refuses_to_overwrite(data, tmp_path, fresh
     net, meta = weights.load_decoder(out / EXPORT)
     assert meta["steps"] == 3 and meta["width"] == 1.0 and meta["train_size"] == 32
     assert meta["encoder_fingerprint"] == trainer.encoder_id
-    torch.testing.assert_close(net[1].weight, trainer.decoder[1].weight.detach().half().float())
+    torch.testing.assert_close(net[1].weight, trainer.ema[1].weight.detach().half().float())
 
     # Sample sheet: a header row/column plus 2x2 outputs of eval_size pixels.
     assert load_image(out / "samples.jpg").shape == (3 * 32, 3 * 32, 3)
@@ -149,7 +172,8 @@ def test_warm_start_from_exported_decoder(data, tmp_path, fresh_encoder):
     fresh = _trainer(replace(cfg, seed=5), fresh_encoder)
     fresh.load(out / EXPORT)
     assert fresh.step_count == 2
-    torch.testing.assert_close(fresh.decoder[1].weight, first.decoder[1].weight.detach().half().float())
+    torch.testing.assert_close(fresh.decoder[1].weight, first.ema[1].weight.detach().half().float())
+    assert torch.equal(fresh.ema[1].weight, fresh.decoder[1].weight)  # the average starts afresh
     with pytest.raises(UserError, match="width"):
         _trainer(replace(cfg, decoder_width=0.5), fresh_encoder).load(out / EXPORT)
 
@@ -160,3 +184,35 @@ def test_resume_from_garbage_is_a_user_error(data, tmp_path, fresh_encoder):
     with pytest.raises(UserError) as info:
         _trainer(_config(data, tmp_path), fresh_encoder).load(bad)
     assert_one_line(str(info.value))
+
+
+def test_sigterm_ends_training_through_a_final_checkpoint(data, tmp_path, primed_home):
+    """The end of a session kills its processes: a SIGTERM must still leave the last step saved."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ADAIN_LIVE_HOME": str(primed_home)}
+    proc = subprocess.Popen([sys.executable, str(REPO / "main.py"), "train", "--content-dir", str(data / "content"),
+                             "--style-dir", str(data / "style"), "--out", str(out), "--iterations", "100000",
+                             "--size", "128", "--batch", "1", "--warmup", "0", "--precision", "fp32"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / LOSS_LOG).exists() and (out / LOSS_LOG).stat().st_size > 0):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "training never started"
+            time.sleep(0.2)
+        logged = len((out / LOSS_LOG).read_text().splitlines())
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    state = torch.load(out / CHECKPOINT, weights_only=True)
+    assert state["step"] >= logged >= 1  # every step taken before the signal is in the checkpoint
+    assert (out / EXPORT).is_file()

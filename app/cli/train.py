@@ -21,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-min", type=float, default=1e-4)
     p.add_argument("--style-weight", type=float, default=10.0, help="lambda, the style loss weight")
     p.add_argument("--warmup", type=int, default=300, help="first steps as a plain autoencoder")
+    p.add_argument("--ema-decay", type=float, default=0.998,
+                   help="evaluate and export a running average of the weights (0: the raw weights)")
     p.add_argument("--decoder-width", type=float, default=1.0, help="channel width factor (slim decoders < 1)")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--holdout-content-dir", type=Path, help="held-out contents for evaluation and sample sheets")
@@ -44,12 +46,14 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.iterations <= 0 or args.batch <= 0:
         raise UserError("--iterations and --batch must be positive")
+    if not 0.0 <= args.ema_decay < 1.0:
+        raise UserError(f"--ema-decay must be in [0, 1), got {args.ema_decay}")
     out = args.out
     bf16 = False if args.no_bf16 else (cpu_supports_bf16() if args.precision == "auto" else args.precision == "bf16")
     cfg = TrainConfig(
         content_dir=str(args.content_dir), style_dir=str(args.style_dir), out_dir=str(out),
         iterations=args.iterations, size=args.size, batch=args.batch, lr=args.lr, lr_min=args.lr_min,
-        style_weight=args.style_weight, warmup=args.warmup, checkpoint_minutes=args.checkpoint_minutes,
+        style_weight=args.style_weight, warmup=args.warmup, ema_decay=args.ema_decay, checkpoint_minutes=args.checkpoint_minutes,
         decoder_width=args.decoder_width, seed=args.seed, bf16=bf16,
         holdout_content_dir=str(args.holdout_content_dir) if args.holdout_content_dir else None,
         holdout_style_dir=str(args.holdout_style_dir) if args.holdout_style_dir else None,
