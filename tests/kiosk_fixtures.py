@@ -68,14 +68,14 @@ class HangOnce:
     def update(self, **changes):
         return self.inner.update(**changes)
 
-    def stylize(self, frame: np.ndarray, settings=None) -> np.ndarray:
+    def stylize(self, frame: np.ndarray, settings=None, **options) -> np.ndarray:
         self.calls += 1
         if self.calls == self.on_call:
             self.hung_at = time.monotonic()
             self.hung.set()
             self.release.wait(self.hang)
             self.returned.set()
-        return self.inner.stylize(frame, settings)
+        return self.inner.stylize(frame, settings, **options)
 
 
 def make_session(stylizer, source, config: KioskConfig | None = None, entries=None, **kw) -> KioskSession:
