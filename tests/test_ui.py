@@ -264,3 +264,14 @@ def test_steadiness_slider_sets_the_temporal_stabiliser(qtbot, make_window):
     assert window.controls.stabilize_label.text().endswith("0.60")
     window.controls.stabilize_slider.setValue(0)
     assert window.pipeline.stabilize == 0.0
+
+
+def test_a_lost_source_shows_a_retrying_banner_and_the_picture_comes_back(qtbot, make_window):
+    source = ScriptedSource(frames_per_life=15, failed_opens=25, fps=50)  # ~1-2 s away, then back
+    window = make_window(source)
+    qtbot.waitUntil(lambda: window.view.has_frame, timeout=30_000)
+    qtbot.waitUntil(lambda: "retrying" in window.view.banner, timeout=30_000)
+    assert window.stack.currentWidget() is window.view  # the last picture stays, with the note
+    qtbot.waitUntil(lambda: source.lives >= 2 and window.view.banner == "", timeout=30_000)
+    processed = window.pipeline.stats().engine.processed
+    qtbot.waitUntil(lambda: window.pipeline.stats().engine.processed > processed + 2, timeout=30_000)  # flowing again

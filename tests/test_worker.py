@@ -78,7 +78,7 @@ def test_jobs_run_on_the_engine_thread():
         worker.stop()
 
 
-def test_a_failing_frame_is_counted_and_the_stream_goes_on():
+def test_a_failing_frame_is_counted_and_the_stream_goes_on(caplog):
     stylizer = FakeStylizer(fail_on=(2,))
     feed = FrameFeed()
     worker = EngineWorker(stylizer, feed).start()
@@ -93,6 +93,8 @@ def test_a_failing_frame_is_counted_and_the_stream_goes_on():
     assert st.errors == 1 and "boom on call 2" in st.last_error
     assert worker.latest().source.index == 4
     assert stylizer.threads == {"engine"}
+    logged = [r for r in caplog.records if r.name == "app.worker" and r.levelname == "ERROR"]
+    assert len(logged) == 1 and logged[0].exc_info is not None  # logged once, with its traceback
 
 
 def test_a_slow_engine_drops_frames_instead_of_building_latency():
