@@ -11,7 +11,7 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("engine")
     g.add_argument("--device", default="auto", help="cpu, cuda or cuda:N (auto: CUDA when present)")
     g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="network precision (auto: fp16 on CUDA, bf16 on CPUs that support it, else fp32)")
+                   help="network precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, AVX512-BF16 or AMX, else fp32)")
     g.add_argument("--vgg", type=Path, metavar="PATH",
                    help="a published vgg_normalised.pth (default: the built-in normalised Keras VGG-19)")
     g.add_argument("--decoder", type=Path, metavar="PATH",
