@@ -12,12 +12,10 @@ import contextlib
 import copy
 import io
 import json
-import math
-import random
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 

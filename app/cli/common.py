@@ -54,3 +54,15 @@ def make_stylizer(args: argparse.Namespace):
     from app.engine import Stylizer  # noqa: PLC0415
 
     return Stylizer.create(device=args.device, precision=args.precision, vgg=args.vgg, decoder=args.decoder)
+
+
+def write_json(data: object, dest: str) -> None:
+    """``--json PATH``: indented JSON to PATH, or to standard output for '-'."""
+    import json  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    text = json.dumps(data, indent=2) + "\n"
+    if dest == "-":
+        sys.stdout.write(text)
+    else:
+        Path(dest).write_text(text)

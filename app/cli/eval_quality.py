@@ -10,11 +10,9 @@ writes a side-by-side sheet.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
-from app.cli.common import add_engine_arguments
+from app.cli.common import add_engine_arguments, write_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -77,9 +75,5 @@ def run(args: argparse.Namespace) -> int:
         save_image(quality.comparison_sheet(scores, contents, styles, args.size), args.sheet)
         print(f"sheet: {args.sheet}")
     if args.json:
-        text = json.dumps(summary, indent=2)
-        if args.json == "-":
-            sys.stdout.write(text + "\n")
-        else:
-            Path(args.json).write_text(text + "\n")
+        write_json(summary, args.json)
     return 0

@@ -8,12 +8,10 @@ the stabiliser's added time per frame.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
-from app.cli.common import add_engine_arguments
+from app.cli.common import add_engine_arguments, write_json
 from app.temporal import DEFAULT_STRENGTH
 
 
@@ -102,9 +100,5 @@ def run(args: argparse.Namespace) -> int:
           f"{summary['warping_error_stabilized']:.5f}; style loss {summary['style_loss']:.3f} -> "
           f"{summary['style_loss_stabilized']:.3f}; stabiliser +{summary['stabilize_ms']:.1f} ms/frame")
     if args.json:
-        text = json.dumps(summary, indent=2)
-        if args.json == "-":
-            sys.stdout.write(text + "\n")
-        else:
-            Path(args.json).write_text(text + "\n")
+        write_json(summary, args.json)
     return 0

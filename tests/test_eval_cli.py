@@ -1,0 +1,53 @@
+"""The measuring commands: eval-temporal and eval-quality, end to end on tiny inputs."""
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+
+from app.cli import main
+from conftest import CONTENT_DIR, STYLE_DIR, VIDEO, assert_one_line, load_rgb
+
+ENGINE = ["--device", "cpu", "--precision", "fp32"]
+
+
+def test_eval_temporal_reports_both_errors_the_floor_and_the_cost(primed_home, decoder_file, tmp_path, capsys):
+    out = tmp_path / "t.json"
+    rc = main(["eval-temporal", str(VIDEO), "--style", str(STYLE_DIR / "mondrian.jpg"), "--frames", "4",
+               "--size", "64", "--json", str(out), "--decoder", str(decoder_file), *ENGINE])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    summary = json.loads(out.read_text())
+    assert summary["frames"] == 4 and summary["size"] == 64 and summary["strength"] == 0.9
+    (style,) = summary["styles"]
+    assert style["warping_error"] > 0 and summary["content_floor"] > 0
+    assert 0 < style["warping_error_stabilized"] < style["warping_error"]  # the stabiliser at work
+    assert style["style_loss"] > 0 and style["style_loss_stabilized"] > 0 and style["stabilize_ms"] >= 0
+    assert "mondrian" in printed and "% lower" in printed
+
+
+def test_eval_temporal_refuses_a_bad_strength_in_one_line(primed_home, capsys):
+    assert main(["eval-temporal", str(VIDEO), "--style", "x", "--stabilize", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert_one_line(err)
+    assert "--stabilize" in err
+
+
+def test_eval_quality_scores_every_pair_and_writes_a_sheet(primed_home, decoder_file, tmp_path, capsys):
+    contents, styles = tmp_path / "c", tmp_path / "s"
+    contents.mkdir()
+    styles.mkdir()
+    Image.fromarray(load_rgb(CONTENT_DIR / "lenna.jpg", (80, 72))).save(contents / "a.png")
+    for name in ("mondrian", "picasso_self_portrait"):
+        Image.fromarray(load_rgb(STYLE_DIR / f"{name}.jpg", (64, 64))).save(styles / f"{name}.png")
+    sheet = tmp_path / "sheet.png"
+    rc = main(["eval-quality", "--content-dir", str(contents), "--style-dir", str(styles), "--size", "64",
+               "--sheet", str(sheet), "--json", "-", "--decoder", str(decoder_file), *ENGINE])
+    out = capsys.readouterr().out
+    assert rc == 0
+    summary = json.loads(out[out.index("{"):])
+    ours = summary["models"]["ours"]
+    assert summary["pairs"] == 2 and len(ours["pairs"]) == 2
+    assert ours["content"] > 0 and ours["style"] > 0
+    with Image.open(sheet) as im:
+        assert im.size == (3 * 64, 2 * 64)  # a header row of styles; one row per content and model
