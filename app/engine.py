@@ -29,10 +29,10 @@ from models.color import color_stats, match_color, preserve_luminance
 from models.upsample import upsample_with_detail
 
 ColorMode = Literal["none", "luminance", "histogram"]
-# (AdaIN target (N, C, H, W) fp32, the picture's (h, w) at processing size) -> the target to
-# decode. The target is padded at the bottom/right to a multiple of 8 pixels per cell.
-FeatureFilter = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
 COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
+# (AdaIN target (N, C, H, W) fp32, (rows, cols) of it that hold the picture) -> the target to
+# decode. The cells beyond them, at the bottom/right, come from the frame's padding.
+FeatureFilter = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
 STYLE_SIZE = 512  # style images are encoded with their long side at most this
 PAD_MULTIPLE = 8  # three poolings down, three upsamplings up
 
@@ -303,7 +303,7 @@ class Stylizer:
         target = self.transfer(content, prepared, s)
         if features is not None:
             h, w = prepared.work.shape[-2:]
-            target = features(target, (int(h), int(w)))
+            target = features(target, (-(-int(h) // PAD_MULTIPLE), -(-int(w) // PAD_MULTIPLE)))
         return self.postprocess(self.decode(target), prepared, s)
 
 

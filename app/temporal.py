@@ -177,7 +177,7 @@ class TemporalStabilizer:
         if not getattr(stylizer, "accepts_feature_filter", False):
             return self._blend_output(stylizer.stylize(frame_rgb, settings), motion, self.max_weight, False)
         out = stylizer.stylize(frame_rgb, settings,
-                               features=lambda target, work_hw: self._blend_features(target, work_hw, motion))
+                               features=lambda target, cells: self._blend_features(target, cells, motion))
         return self._blend_output(out, motion, OUTPUT_WEIGHT, True)
 
     def __call__(self, content_rgb: np.ndarray, stylized_rgb: np.ndarray) -> np.ndarray:
@@ -200,14 +200,15 @@ class TemporalStabilizer:
         mismatch = np.abs(warp(prev, back).astype(np.int16) - grey.astype(np.int16))
         return Motion(back, trust & (mismatch < self.photometric_threshold))
 
-    def _blend_features(self, target: torch.Tensor, work_hw: tuple[int, int], motion: Motion | None) -> torch.Tensor:
-        """The AdaIN target (N, C, H, W), padded at the bottom/right beyond the picture's
-        ``work_hw`` / 8 cells, blended with the previous one along the motion."""
+    def _blend_features(self, target: torch.Tensor, picture_cells: tuple[int, int],
+                        motion: Motion | None) -> torch.Tensor:
+        """The AdaIN target (N, C, H, W), whose first ``picture_cells`` rows and columns hold
+        the picture (the rest is padding), blended with the previous one along the motion."""
         prev, self._prev_target = self._prev_target, target
         if motion is None or prev is None or prev.shape != target.shape:
             return target
         fh, fw = target.shape[-2:]
-        ch, cw = min(fh, -(-work_hw[0] // 8)), min(fw, -(-work_hw[1] // 8))  # cells of the picture
+        ch, cw = min(fh, picture_cells[0]), min(fw, picture_cells[1])
         flow = np.zeros((fh, fw, 2), np.float32)
         flow[:ch, :cw] = _scale_flow(motion.back, (cw, ch))
         # A cell is trusted only when all of its pixels are: erode, then average down.

@@ -218,3 +218,12 @@ def style_dir(tmp_path) -> Path:
             im.thumbnail((96, 96))
             im.save(folder / f"{src.stem}.png")
     return folder
+
+
+@pytest.fixture
+def library(style_dir, tmp_path):
+    """A StyleLibrary with ``style_dir`` as its built-in styles and an empty user folder."""
+    from app.styles import StyleLibrary  # noqa: PLC0415
+
+    (tmp_path / "user_styles").mkdir()
+    return StyleLibrary(builtin_dir=style_dir, user_dir=tmp_path / "user_styles")

@@ -29,6 +29,15 @@ from conftest import CONTENT_DIR, REPO, STYLE_DIR, VIDEO, assert_one_line, load_
 LINUX_PROC = Path("/proc/self/fd").is_dir()
 
 
+def _project_sources() -> list[Path]:
+    return [REPO / "main.py", *sorted((REPO / "app").rglob("*.py")), *sorted((REPO / "scripts").rglob("*.py"))]
+
+
+def _problems_in_project(checker) -> list[str]:
+    """``checker(source, filename)`` over every project source file, its findings together."""
+    return [p for f in _project_sources() for p in checker(f.read_text(encoding="utf-8"), str(f.relative_to(REPO)))]
+
+
 # ---------------------------------------------------------------------------- the network
 
 
@@ -139,9 +148,7 @@ def network_exposures(source: str, filename: str = "<code>") -> list[str]:
 def test_no_code_exposes_a_server_beyond_loopback():
     """Today nothing listens; a future network sink must bind 127.0.0.1 unless told otherwise.
     A bind with a variable host is flagged too: its default must be reviewed and spelled out."""
-    problems = [p for f in _project_sources()
-                for p in network_exposures(f.read_text(encoding="utf-8"), str(f.relative_to(REPO)))]
-    assert problems == []
+    assert _problems_in_project(network_exposures) == []
 
 
 @pytest.mark.parametrize("code", [
@@ -258,15 +265,10 @@ def _string_assignments(tree: ast.AST) -> dict[str, list[ast.expr]]:
     return found
 
 
-def _project_sources() -> list[Path]:
-    return [REPO / "main.py", *sorted((REPO / "app").rglob("*.py")), *sorted((REPO / "scripts").rglob("*.py"))]
-
-
 def test_no_code_runs_a_shell_and_subprocesses_get_argument_lists():
     files = _project_sources()
     assert len(files) > 30 and any(f.name == "prepare_training_data.py" for f in files)
-    problems = [p for f in files for p in shell_uses(f.read_text(encoding="utf-8"), str(f.relative_to(REPO)))]
-    assert problems == []
+    assert _problems_in_project(shell_uses) == []
 
 
 @pytest.mark.parametrize("code", [

@@ -188,7 +188,7 @@ class _FeatureStylizer:
         target = self.targets.pop(0)
         h, w = frame.shape[:2]
         if features is not None:
-            target = features(target, (h, w))
+            target = features(target, (-(-h // 8), -(-w // 8)))  # every cell holds the picture
         self.seen.append(target)
         cells = target[0, :3].clamp(0, 255).permute(1, 2, 0).numpy()
         return np.kron(cells, np.ones((8, 8, 1))).astype(np.uint8)[:h, :w]

@@ -19,15 +19,9 @@ from app.ui.app import build_window  # noqa: E402
 from app.ui.state import UiState, load_state, state_path  # noqa: E402
 from app.ui.window import MainWindow  # noqa: E402
 from app.video_io import probe_frames  # noqa: E402
-from live_fixtures import FAST_BACKOFF, MEDIA, VIDEO, ScriptedSource, style_dir, tiny_stylizer  # noqa: E402,F401
+from live_fixtures import FAST_BACKOFF, MEDIA, VIDEO, ScriptedSource, library, style_dir, tiny_stylizer  # noqa: E402,F401
 
 TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-def library(style_dir, tmp_path) -> StyleLibrary:
-    (tmp_path / "user_styles").mkdir()
-    return StyleLibrary(builtin_dir=style_dir, user_dir=tmp_path / "user_styles")
 
 
 @pytest.fixture

@@ -22,21 +22,14 @@ from PyQt6.QtWidgets import QFileDialog  # noqa: E402
 
 import app.styles  # noqa: E402
 from app.live import LivePipeline  # noqa: E402
-from app.styles import StyleLibrary  # noqa: E402
 from app.ui.state import UiState  # noqa: E402
 from app.ui.window import MainWindow  # noqa: E402
 from app.video_io import probe_frames  # noqa: E402
 from conftest import assert_one_line, craft_png_header  # noqa: E402
 from live_fixtures import FAST_BACKOFF, STYLE_FILES, VIDEO, FakeStylizer, NoiseSource, fill_disk_after  # noqa: E402
-from live_fixtures import style_dir  # noqa: E402,F401 - a fixture
+from live_fixtures import library, style_dir  # noqa: E402,F401 - fixtures
 
 TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def library(style_dir, tmp_path) -> StyleLibrary:
-    (tmp_path / "user_styles").mkdir()
-    return StyleLibrary(builtin_dir=style_dir, user_dir=tmp_path / "user_styles")
 
 
 @pytest.fixture
