@@ -51,6 +51,22 @@ def select(device: str | None = None, precision: str | None = None) -> tuple[tor
     return dev, dtype
 
 
+def cpu_name() -> str:
+    """This machine in words for figures, e.g. '2-core AMD EPYC (native bf16)': timings differ
+    several-fold between CPUs, so every figure names the one it was measured on."""
+    import os  # noqa: PLC0415
+    import platform  # noqa: PLC0415
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), model)
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cores}-core {model} ({'native' if cpu_supports_bf16() else 'no native'} bf16)"
+
+
 def precision_name(dtype: torch.dtype) -> str:
     return {v: k for k, v in PRECISIONS.items()}[dtype]
 

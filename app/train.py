@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.device import cpu_name
 from app.errors import UserError
 from app.images import is_image_path, load_image, resize_to_fit, save_image
 from app.paths import atomic_write_bytes
@@ -31,12 +32,14 @@ from app.quality import centre_square, to_rgb8
 from app import weights as weights_io
 from models.adain import adain, calc_mean_std
 from models.decoder import decoder as build_decoder
-from models.losses import content_loss, style_loss
+from models.losses import content_loss, reconstruction_loss, style_loss
 from models.vgg import Encoder
 
 CHECKPOINT = "checkpoint.pt"
 EXPORT = "decoder_fp16.pth"
 LOSS_LOG = "losses.jsonl"
+EVALS = "evals.jsonl"
+STRETCHES = "stretches.jsonl"  # one line per start or resume: where, from which step, how
 
 
 @dataclass
@@ -61,6 +64,26 @@ class TrainConfig:
     seed: int = 0
     bf16: bool = True
     max_side: int = 768  # images are kept in memory at most this large
+    recon_until: int = 0  # batches before this step are all reconstructions (image in = image out)
+    recon_every: int = 0  # after it, every k-th batch is one (0: none)
+    recon_pixel_weight: float = 1.0
+    recon_weight: float = 1.0  # scales the reconstruction loss against the AdaIN objective's
+
+    def is_reconstruction(self, step: int) -> bool:
+        return step < self.recon_until or (self.recon_every > 0 and step % self.recon_every == 0)
+
+    def route(self) -> str:
+        """The objective schedule in words, for the model card's history table."""
+        parts = [f"{self.size} px, batch {self.batch}"]
+        if self.recon_until:
+            parts.append(f"reconstruction to step {self.recon_until:,}")
+        if self.recon_every:
+            parts.append(f"then AdaIN with every {self.recon_every}th batch a reconstruction")
+        elif self.recon_until:
+            parts.append("then AdaIN")
+        else:
+            parts.append("AdaIN objective")
+        return ", ".join(parts)
 
     def learning_rate(self, step: int) -> float:
         return max(self.lr_min, self.lr / (1.0 + self.lr_decay * step))
@@ -108,9 +131,10 @@ class ImageBank:
 class StepResult:
     step: int
     loss: float
-    content: float
-    style: float
+    content: float | None  # the AdaIN objective's terms, on AdaIN batches
+    style: float | None
     lr: float
+    recon: float | None = None  # the reconstruction loss, on reconstruction batches
 
 
 class Trainer:
@@ -166,17 +190,39 @@ class Trainer:
             out_taps = self.encoder.taps(image)
         return content_loss(out_taps[-1], target), style_loss(out_taps, style_taps)
 
+    def reconstruction(self, images: torch.Tensor, decoder: nn.Module | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(reconstruction loss, decoded images) of ``decoder`` fed the images' own relu4_1."""
+        images = images.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            with torch.no_grad():
+                source_taps = self.encoder.taps(images)
+            out = (decoder or self.decoder)(source_taps[-1])
+            out_taps = self.encoder.taps(out)
+        loss = reconstruction_loss(out, images, out_taps, source_taps, self.cfg.recon_pixel_weight)
+        return loss, out
+
     def step(self) -> StepResult:
         assert self.contents is not None and self.styles is not None
         cfg = self.cfg
         lr = cfg.learning_rate(self.step_count)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        content = self.contents.crops(cfg.batch, cfg.size, self.gen)
-        style = content if self.step_count < cfg.warmup else self.styles.crops(cfg.batch, cfg.size, self.gen)
         self.decoder.train()
-        loss_c, loss_s = self.losses(content, style)
-        loss = loss_c + cfg.style_weight * loss_s
+        recon: float | None = None
+        if cfg.is_reconstruction(self.step_count):  # photos and paintings alike
+            half = cfg.batch // 2
+            images = torch.cat([self.contents.crops(cfg.batch - half, cfg.size, self.gen),
+                                self.styles.crops(half, cfg.size, self.gen)])
+            loss_r, _ = self.reconstruction(images)
+            loss = cfg.recon_weight * loss_r
+            loss_c = loss_s = None
+            recon = loss_r.item()
+        else:
+            content = self.contents.crops(cfg.batch, cfg.size, self.gen)
+            style = content if self.step_count < cfg.warmup else self.styles.crops(cfg.batch, cfg.size, self.gen)
+            loss_c, loss_s = self.losses(content, style)
+            loss = loss_c + cfg.style_weight * loss_s
         if not torch.isfinite(loss):
             raise RuntimeError(f"loss became {float(loss)} at step {self.step_count}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -184,7 +230,8 @@ class Trainer:
         self.optimizer.step()
         self._update_ema()
         self.step_count += 1
-        return StepResult(self.step_count, loss.item(), loss_c.item(), loss_s.item(), lr)
+        return StepResult(self.step_count, loss.item(), None if loss_c is None else loss_c.item(),
+                          None if loss_s is None else loss_s.item(), lr, recon)
 
     # ---------------------------------------------------------------- checkpoints
 
@@ -274,7 +321,23 @@ def evaluate(trainer: Trainer, contents: list[np.ndarray], styles: list[np.ndarr
                 out = trainer.ema(target.contiguous(memory_format=torch.channels_last)).float()
             sheet[(i + 1) * tile:(i + 2) * tile, (j + 1) * tile:(j + 2) * tile] = to_rgb8(out)
     trainer.decoder.train()
-    return {"content": float(np.mean(lc)), "style": float(np.mean(ls))}, sheet
+    return {"content": float(np.mean(lc)), "style": float(np.mean(ls)), **reconstruction_scores(trainer, cs)}, sheet
+
+
+@torch.no_grad()
+def reconstruction_scores(trainer: Trainer, contents: list[torch.Tensor]) -> dict[str, float]:
+    """Alpha 0 (the decoder fed each content's own relu4_1): the relu4_1 content loss and the
+    PSNR against the photo. A decoder that inverts the encoder gives the photo back here."""
+    lc, psnr = [], []
+    for c in contents:
+        _, out = trainer.reconstruction(c, decoder=trainer.ema)
+        out = out.float().clamp(0, 1)
+        with trainer._autocast():
+            lc.append(float(content_loss(trainer.encoder(out.contiguous(memory_format=torch.channels_last)),
+                                         trainer.encoder(c.contiguous(memory_format=torch.channels_last)))))
+        mse = float(F.mse_loss(out, c.float()))
+        psnr.append(10 * np.log10(1.0 / max(mse, 1e-10)))
+    return {"recon_content": float(np.mean(lc)), "recon_psnr": float(np.mean(psnr))}
 
 
 def _load_folder(folder: str | None) -> list[np.ndarray]:
@@ -307,9 +370,11 @@ def _checkpoint_on_sigterm() -> Iterator[None]:
 
 
 def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = None,
-        progress: bool = True, stop_after: int | None = None,
+        progress: bool = True, stop_after: int | None = None, max_minutes: float | None = None,
         on_checkpoint: Callable[[Path, dict], None] | None = None) -> Trainer:
-    """Train until ``cfg.iterations`` (or ``stop_after`` more steps), checkpointing as it goes."""
+    """Train until ``cfg.iterations`` (or ``stop_after`` more steps, or ``max_minutes`` of wall
+    time), checkpointing as it goes; every way of stopping ends with a checkpoint."""
+    started = time.monotonic()
     from tqdm import tqdm  # noqa: PLC0415
 
     out = Path(cfg.out_dir)
@@ -324,17 +389,23 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
         trainer.load(Path(resume))
     held_c, held_s = _load_folder(cfg.holdout_content_dir), _load_folder(cfg.holdout_style_dir)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    stretch = {"start_step": trainer.step_count, "start_elapsed_s": round(trainer.elapsed_s),
+               "machine": cpu_name(), "precision": "bf16" if cfg.bf16 else "fp32",
+               "threads": torch.get_num_threads(), "route": cfg.route(),
+               "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+    with open(out / STRETCHES, "a") as fh:
+        fh.write(json.dumps(stretch) + "\n")
 
     def checkpoint() -> None:
         trainer.save(out / CHECKPOINT)
         record: dict = {"step": trainer.step_count, "elapsed_s": round(trainer.elapsed_s)}
         if held_c and held_s:
             scores, sheet = evaluate(trainer, held_c, held_s, cfg.eval_size)
-            record.update({"heldout_content": scores["content"], "heldout_style": scores["style"]})
+            record.update({f"heldout_{k}": v for k, v in scores.items()})
             save_image(sheet, out / "samples.jpg")
             save_image(sheet, out / f"samples_{trainer.step_count:06d}.jpg")
         trainer.export(out / EXPORT, **{k: v for k, v in record.items() if k.startswith("heldout")})
-        with open(out / "evals.jsonl", "a") as fh:
+        with open(out / EVALS, "a") as fh:
             fh.write(json.dumps(record) + "\n")
         if on_checkpoint:
             on_checkpoint(out, record)
@@ -348,14 +419,19 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
         try:
             with open(out / LOSS_LOG, "a") as log:
                 while trainer.step_count < end:
+                    if max_minutes is not None and time.monotonic() - started >= max_minutes * 60:
+                        break
                     t0 = time.monotonic()
                     r = trainer.step()
                     trainer.elapsed_s += time.monotonic() - t0
-                    smooth = r.loss if smooth is None else 0.98 * smooth + 0.02 * r.loss
                     log.write(json.dumps(asdict(r)) + "\n")
                     log.flush()  # a step takes ~1 s: the log stays whole even after a SIGKILL
                     bar.update(1)
-                    bar.set_postfix(loss=f"{smooth:.3f}", c=f"{r.content:.3f}", s=f"{r.style:.4f}", lr=f"{r.lr:.1e}")
+                    if r.recon is None:
+                        smooth = r.loss if smooth is None else 0.98 * smooth + 0.02 * r.loss
+                        bar.set_postfix(loss=f"{smooth:.3f}", c=f"{r.content:.3f}", s=f"{r.style:.4f}", lr=f"{r.lr:.1e}")
+                    else:
+                        bar.set_postfix(recon=f"{r.recon:.3f}", lr=f"{r.lr:.1e}")
                     if time.monotonic() - last_ckpt > cfg.checkpoint_minutes * 60:
                         checkpoint()
                         last_ckpt = time.monotonic()

@@ -14,7 +14,7 @@ from PIL import Image
 from app import weights
 from app.errors import UserError
 from app.images import load_image
-from app.train import CHECKPOINT, EXPORT, LOSS_LOG, ImageBank, TrainConfig, Trainer, run
+from app.train import CHECKPOINT, EXPORT, LOSS_LOG, STRETCHES, ImageBank, TrainConfig, Trainer, run
 from conftest import assert_one_line, smooth_image
 
 
@@ -216,3 +216,38 @@ def test_sigterm_ends_training_through_a_final_checkpoint(data, tmp_path, primed
     state = torch.load(out / CHECKPOINT, weights_only=True)
     assert state["step"] >= logged >= 1  # every step taken before the signal is in the checkpoint
     assert (out / EXPORT).is_file()
+
+
+def test_reconstruction_batches_teach_the_decoder_to_give_the_image_back(data, tmp_path, fresh_encoder):
+    cfg = _config(data, tmp_path, lr=2e-4, batch=4, recon_until=30, recon_every=4)
+    assert [cfg.is_reconstruction(s) for s in (0, 29, 30, 31, 32)] == [True, True, False, False, True]
+    trainer = _trainer(cfg, fresh_encoder)
+    fixed = trainer.contents.crops(8, 32, torch.Generator().manual_seed(99))
+
+    def fixed_loss() -> float:
+        with torch.no_grad():
+            return float(trainer.reconstruction(fixed)[0])
+
+    before = fixed_loss()
+    results = [trainer.step() for _ in range(30)]
+    assert all(r.recon is not None and r.content is None and r.style is None for r in results)
+    assert fixed_loss() < 0.9 * before
+    adain_step = trainer.step()  # step 30: the AdaIN objective again
+    assert adain_step.recon is None and adain_step.content is not None and adain_step.style is not None
+
+
+def test_max_minutes_stops_through_the_final_checkpoint_and_records_the_stretch(data, tmp_path, fresh_encoder):
+    out = tmp_path / "run"
+    cfg = _config(data, out, holdout_content_dir=str(data / "holdout_content"),
+                  holdout_style_dir=str(data / "holdout_style"))
+    trainer = run(cfg, encoder=fresh_encoder(), progress=False, max_minutes=1e-9)
+    assert trainer.step_count == 0  # the time was up before the first step
+    trainer = run(cfg, encoder=fresh_encoder(), progress=False, max_minutes=0.02)  # ~1 s of steps
+    assert 1 <= trainer.step_count < cfg.iterations
+    assert (out / EXPORT).is_file() and (out / "samples.jpg").is_file()
+    record = json.loads((out / "evals.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == trainer.step_count
+    assert record["heldout_recon_psnr"] > 0 and np.isfinite(record["heldout_recon_content"])
+    stretches = [json.loads(x) for x in (out / STRETCHES).read_text().splitlines()]
+    assert [s["start_step"] for s in stretches] == [0, 0]
+    assert stretches[0]["precision"] == "fp32" and "core" in stretches[0]["machine"]

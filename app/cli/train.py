@@ -33,6 +33,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "bf16 (AVX512-BF16/AMX), else fp32, which is then several times faster")
     p.add_argument("--no-bf16", action="store_true", help="the same as --precision fp32")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this much wall time, through the final checkpoint, export, held-out "
+                        "evaluation and sample sheet (exit 0)")
+    p.add_argument("--ship", action="store_true",
+                   help="at the end, measure the averaged decoder against the shipped one and land it "
+                        "(see the `ship` command)")
+    p.add_argument("--recon-until", type=int, default=0, metavar="STEP",
+                   help="every batch before this step is a reconstruction (image in = image out, "
+                        "pixel + feature loss at every tap): teaches the decoder to invert the encoder fast")
+    p.add_argument("--recon-every", type=int, default=0, metavar="K",
+                   help="after --recon-until, every K-th batch is a reconstruction (0: none)")
+    p.add_argument("--recon-weight", type=float, default=1.0,
+                   help="scale of the reconstruction loss against the AdaIN objective's")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.iterations <= 0 or args.batch <= 0:
         raise UserError("--iterations and --batch must be positive")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise UserError(f"--max-minutes must be positive, got {args.max_minutes}")
+    if args.recon_until < 0 or args.recon_every < 0 or args.recon_weight <= 0:
+        raise UserError("--recon-until and --recon-every must be >= 0 and --recon-weight positive")
     if not 0.0 <= args.ema_decay < 1.0:
         raise UserError(f"--ema-decay must be in [0, 1), got {args.ema_decay}")
     out = args.out
@@ -55,9 +72,14 @@ def run(args: argparse.Namespace) -> int:
         iterations=args.iterations, size=args.size, batch=args.batch, lr=args.lr, lr_min=args.lr_min,
         style_weight=args.style_weight, warmup=args.warmup, ema_decay=args.ema_decay, checkpoint_minutes=args.checkpoint_minutes,
         decoder_width=args.decoder_width, seed=args.seed, bf16=bf16,
+        recon_until=args.recon_until, recon_every=args.recon_every, recon_weight=args.recon_weight,
         holdout_content_dir=str(args.holdout_content_dir) if args.holdout_content_dir else None,
         holdout_style_dir=str(args.holdout_style_dir) if args.holdout_style_dir else None,
     )
-    trainer = train(cfg, resume=args.resume)
+    trainer = train(cfg, resume=args.resume, max_minutes=args.max_minutes)
     print(f"stopped at step {trainer.step_count}; decoder: {out / 'decoder_fp16.pth'}")
+    if args.ship:
+        from app.ship import ship  # noqa: PLC0415
+
+        ship(out)
     return 0

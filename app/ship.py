@@ -1,0 +1,183 @@
+"""Shipping a training run's decoder, only when it measures better than the shipped one.
+
+Both decoders are measured the same way, in one process: through the engine as a user runs
+it, on the held-out pairs (256 px centre squares, alpha 1; the ``eval-quality`` figures), and
+at alpha 0 on the held-out contents (the decoder fed each photo's own relu4_1: how well it
+inverts the encoder). The candidate replaces ``models/weights/decoder_fp16.pth`` when the
+paper's objective, content + lambda * style, is lower. Otherwise it becomes the resume point
+(``decoder_resume_fp16.pth``, one file that each stretch overwrites) that the next stretch
+continues. Either way the model card gets the stretch's row in its history table.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from app import peer, quality, weights
+from app.errors import UserError
+from app.images import is_image_path, load_image
+from app.train import EVALS, EXPORT, STRETCHES, TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = Path("models/weights/decoder_fp16.pth")
+RESUME = Path("models/weights/decoder_resume_fp16.pth")
+CARD = Path("models/MODEL_CARD.md")
+SAMPLES = Path("docs/decoder_samples.jpg")
+EVAL_SIZE = 256
+STATUS_MARK = "status"
+HISTORY_MARK = "history"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One decoder on the held-out set, through the engine."""
+
+    content: float  # alpha 1: relu4_1 distance to the AdaIN target
+    style: float  # alpha 1: mean/std distance at relu1_1..relu4_1
+    recon_content: float  # alpha 0: relu4_1 distance to the photo's own features
+    recon_psnr: float  # alpha 0: dB against the photo
+
+    def objective(self, style_weight: float) -> float:
+        return self.content + style_weight * self.style
+
+
+@dataclass(frozen=True)
+class ShipReport:
+    shipped: bool
+    reason: str
+    candidate: Measurement
+    current: Measurement | None
+    peer: quality.Score | None
+    destination: Path
+
+
+def _images(folder: Path) -> list[np.ndarray]:
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such held-out folder")
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
+    if not paths:
+        raise UserError(f"{folder}: no held-out images in it")
+    return [load_image(p) for p in paths]
+
+
+def measure(decoder: Path, contents: list[np.ndarray], styles: list[np.ndarray],
+            meter: quality.LossMeter, size: int = EVAL_SIZE) -> Measurement:
+    """The held-out figures of one decoder file, through the engine on this machine's default path."""
+    from app.engine import Settings, Stylizer  # noqa: PLC0415 - torch start-up only when measuring
+
+    stylizer = Stylizer.create(decoder=decoder)
+
+    def at_alpha(alpha: float) -> quality.PairStylizer:
+        return lambda c, s: stylizer.stylize(c, Settings(styles=(stylizer.add_style(s),), alpha=alpha))
+
+    score = quality.compare({"ours": at_alpha(1.0)}, contents, styles, meter, size)["ours"]
+    squares = [quality.to_rgb8(quality.centre_square(c, size)) for c in contents]
+    recon_c, psnr = [], []
+    for c in squares:
+        out = at_alpha(0.0)(c, c)
+        recon_c.append(meter(c, c, out)[0])
+        mse = float(np.mean((out.astype(np.float64) - c.astype(np.float64)) ** 2)) / 255.0 ** 2
+        psnr.append(10 * np.log10(1.0 / max(mse, 1e-10)))
+    return Measurement(score.content, score.style, float(np.mean(recon_c)), float(np.mean(psnr)))
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def _replace_between(text: str, mark: str, body: str) -> str:
+    """Replace what lies between ``<!-- mark -->`` and ``<!-- /mark -->``."""
+    pattern = re.compile(rf"(<!-- {mark} -->\n).*?(<!-- /{mark} -->)", re.S)
+    if not pattern.search(text):
+        raise UserError(f"{CARD}: the markers <!-- {mark} --> ... <!-- /{mark} --> are missing")
+    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text, count=1)
+
+
+def _history_row(run: Path, meta: dict, m: Measurement, peer_score: quality.Score | None, shipped: bool) -> str:
+    stretches = _jsonl(run / STRETCHES)
+    first = stretches[0] if stretches else {"start_step": 0, "start_elapsed_s": 0}
+    machines = sorted({f"{s['machine']}, {s['precision']}" for s in stretches}) or ["?"]
+    steps = int(meta.get("steps", 0)) - int(first["start_step"])
+    seconds = float(meta.get("train_seconds", 0)) - float(first["start_elapsed_s"])
+    rate = f"{steps / seconds:.2f}" if seconds > 0 else "-"
+    route = stretches[-1].get("route", "-") if stretches else "-"
+    peer_text = f"{peer_score.content:.2f} / {peer_score.style:.2f}" if peer_score else "not measured"
+    return (f"| {int(first['start_step']):,}-{int(meta.get('steps', 0)):,} | {'; '.join(machines)} | {rate} | "
+            f"{steps:,} | {seconds / 3600:.2f} h | {route} | {m.content:.2f} / {m.style:.2f} | "
+            f"{m.recon_content:.2f} / {m.recon_psnr:.1f} dB | {peer_text} | {'shipped' if shipped else 'resume point'} |\n")
+
+
+def _status(meta: dict, m: Measurement, peer_score: quality.Score | None) -> str:
+    bar = "not measured (the peer is not installed)"
+    if peer_score is not None:
+        met = m.style < peer_score.style and m.content < peer_score.content
+        bar = (f"ours content {m.content:.2f} / style {m.style:.2f}; {peer.NAME} "
+               f"{peer_score.content:.2f} / {peer_score.style:.2f}: **{'met' if met else 'not met'}**")
+    return ("| | |\n|---|---|\n"
+            f"| steps | {int(meta.get('steps', 0)):,} (batch 8, {meta.get('train_size', '?')} px crops) |\n"
+            f"| training wall time | {float(meta.get('train_seconds', 0)) / 3600:.1f} h on CPUs (see the history) |\n"
+            f"| held-out losses (4 contents x 4 styles, {EVAL_SIZE} px, alpha 1, through the engine) | "
+            f"content {m.content:.2f}, style {m.style:.2f} |\n"
+            f"| reconstruction (alpha 0, held-out contents) | content {m.recon_content:.2f}, "
+            f"PSNR {m.recon_psnr:.1f} dB |\n"
+            f"| quality bar: both losses below the peer's on the same pairs | {bar} |\n")
+
+
+def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | None = None,
+         repo: Path = REPO, with_peer: bool = True, size: int = EVAL_SIZE,
+         say: Callable[[str], None] = print) -> ShipReport:
+    """Measure the run's averaged decoder against the shipped one and land it as one or the other."""
+    candidate = run / EXPORT
+    if not candidate.is_file():
+        raise UserError(f"{run}: no {EXPORT} in it (train first)")
+    cfg = TrainConfig(**json.loads((run / "config.json").read_text()))
+    contents = _images(Path(holdout_content or cfg.holdout_content_dir or ""))
+    styles = _images(Path(holdout_style or cfg.holdout_style_dir or ""))
+    _, meta = weights.load_decoder(candidate)  # refuses anything that does not load cleanly
+    if meta.get("encoder_fingerprint") != weights.encoder_id(None):
+        raise UserError(f"{candidate}: trained against encoder {meta.get('encoder_fingerprint')}, "
+                        f"not the default {weights.encoder_id(None)}")
+    meter = quality.LossMeter(weights.default_encoder())
+    say(f"measuring {candidate} on {len(contents)} x {len(styles)} held-out pairs")
+    new = measure(candidate, contents, styles, meter, size)
+    shipped_path = repo / SHIPPED
+    old = measure(shipped_path, contents, styles, meter, size) if shipped_path.is_file() else None
+    peer_score = None
+    if with_peer and peer.available():
+        peer_score = quality.compare({peer.NAME: peer.PeerStylizer().stylize}, contents, styles, meter,
+                                     size)[peer.NAME]
+    lam = cfg.style_weight
+    same = old is not None and shipped_path.read_bytes() == candidate.read_bytes()
+    better = old is None or same or new.objective(lam) < old.objective(lam)
+    if old is None or same:
+        reason = "nothing shipped yet" if old is None else "this very file is the shipped one"
+    else:
+        verdict = "below" if better else "not below"
+        reason = (f"objective {new.objective(lam):.2f} {verdict} the shipped file's {old.objective(lam):.2f} "
+                  f"(content {new.content:.2f} vs {old.content:.2f}, style {new.style:.3f} vs {old.style:.3f}, "
+                  f"alpha-0 PSNR {new.recon_psnr:.1f} vs {old.recon_psnr:.1f} dB)")
+    dest = repo / (SHIPPED if better else RESUME)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(candidate, dest)
+    if better:
+        (repo / RESUME).unlink(missing_ok=True)  # the shipped file is now the one resume point
+        if (run / "samples.jpg").is_file():
+            shutil.copyfile(run / "samples.jpg", repo / SAMPLES)
+    card_path = repo / CARD
+    card = card_path.read_text()
+    if better:
+        card = _replace_between(card, STATUS_MARK, _status(meta, new, peer_score))
+    history = re.search(rf"<!-- {HISTORY_MARK} -->\n(.*?)<!-- /{HISTORY_MARK} -->", card, re.S)
+    row = _history_row(run, meta, new, peer_score, better)
+    stretch = row.split("|")[1]  # a stretch shipped again (insurance, then final) keeps one row
+    rows = [r for r in (history.group(1) if history else "").splitlines(keepends=True) if r.split("|")[1:2] != [stretch]]
+    card = _replace_between(card, HISTORY_MARK, "".join(rows) + row)
+    card_path.write_text(card)
+    say(("shipped " if better else "not shipped, kept as the resume point ") + f"{dest}: {reason}")
+    return ShipReport(better, reason, new, old, peer_score, dest)

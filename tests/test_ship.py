@@ -1,0 +1,115 @@
+"""Landing a training run (app.ship): the better decoder ships with its card and samples, a
+worse one becomes the resume point, and every stretch leaves one row in the history."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import weights
+from app.errors import UserError
+from app.ship import CARD, RESUME, SAMPLES, SHIPPED, ship
+from app.train import EXPORT, STRETCHES
+from conftest import REPO, assert_one_line, seeded_decoder, smooth_image
+
+pytestmark = pytest.mark.shipped_decoder
+
+CARD_TEXT = """# card
+<!-- status -->
+old status
+<!-- /status -->
+| steps | ... |
+<!-- history -->
+| 0-10 | old row |
+<!-- /history -->
+"""
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """A miniature project: the real shipped decoder, a card with its markers, a docs folder."""
+    root = tmp_path / "repo"
+    (root / SHIPPED).parent.mkdir(parents=True)
+    shutil.copyfile(REPO / SHIPPED, root / SHIPPED)
+    (root / CARD).write_text(CARD_TEXT)
+    (root / SAMPLES).parent.mkdir(parents=True)
+    (root / SAMPLES).write_bytes(b"old sheet")
+    return root
+
+
+def _run(tmp_path: Path, decoder_source: Path | None, media: Path) -> Path:
+    """A finished run folder whose export is ``decoder_source`` (None: a random decoder)."""
+    run = tmp_path / "run"
+    holdout = tmp_path / "holdout"
+    for kind, folder in (("content", media / "content"), ("style", media / "style")):
+        (holdout / kind).mkdir(parents=True)
+        for src in sorted(folder.glob("*.jpg"))[:2]:
+            shutil.copyfile(src, holdout / kind / src.name)
+    run.mkdir()
+    fingerprint = weights.encoder_id(None)
+    if decoder_source is None:
+        weights.save_decoder(seeded_decoder(3), run / EXPORT, width=1.0, steps=5200, train_seconds=7000,
+                             train_size=128, encoder_fingerprint=fingerprint)
+    else:
+        net, meta = weights.load_decoder(decoder_source)
+        meta = {k: v for k, v in meta.items() if k not in ("format", "source", "state_dict")}
+        weights.save_decoder(net, run / EXPORT, **{**meta, "steps": 5200, "train_seconds": 7000})
+    (run / "config.json").write_text(json.dumps({
+        "content_dir": "c", "style_dir": "s", "out_dir": str(run),
+        "holdout_content_dir": str(holdout / "content"), "holdout_style_dir": str(holdout / "style")}))
+    (run / STRETCHES).write_text(json.dumps({"start_step": 5091, "start_elapsed_s": 6400, "machine": "test cpu",
+                                             "precision": "fp32", "route": "test route"}) + "\n")
+    Image.fromarray(smooth_image(np.random.default_rng(0), 64, 64)).save(run / "samples.jpg")
+    return run
+
+
+def test_a_worse_decoder_becomes_the_resume_point_and_leaves_the_shipped_one(repo, tmp_path, media, primed_home):
+    run = _run(tmp_path, None, media)
+    before = (repo / SHIPPED).read_bytes()
+    report = ship(run, repo=repo, with_peer=False, size=64, say=lambda _: None)
+    assert not report.shipped and "not below" in report.reason
+    assert report.candidate.objective(10) > report.current.objective(10)
+    assert (repo / SHIPPED).read_bytes() == before
+    assert (repo / RESUME).read_bytes() == (run / EXPORT).read_bytes()
+    card = (repo / CARD).read_text()
+    assert "old status" in card and (repo / SAMPLES).read_bytes() == b"old sheet"
+    rows = card.split("<!-- history -->\n")[1].split("<!-- /history -->")[0].splitlines()
+    assert rows[0] == "| 0-10 | old row |"
+    assert rows[1].startswith("| 5,091-5,200 | test cpu, fp32 | 0.18 | 109 | 0.17 h | test route |")
+    assert rows[1].endswith("| not measured | resume point |")
+
+
+def test_a_better_decoder_ships_with_its_status_and_samples_and_keeps_one_row_per_stretch(
+        repo, tmp_path, media, primed_home):
+    from conftest import seeded_decoder as worse
+
+    weights.save_decoder(worse(4), repo / SHIPPED, width=1.0)  # the shipped file is now a random one
+    (repo / RESUME).write_bytes(b"an older resume point")
+    run = _run(tmp_path, REPO / SHIPPED, media)
+    report = ship(run, repo=repo, with_peer=False, size=64, say=lambda _: None)
+    assert report.shipped, report.reason
+    assert (repo / SHIPPED).read_bytes() == (run / EXPORT).read_bytes()
+    assert not (repo / RESUME).exists()  # the shipped file is the one resume point
+    assert (repo / SAMPLES).read_bytes() == (run / "samples.jpg").read_bytes()
+    card = (repo / CARD).read_text()
+    assert "old status" not in card and f"content {report.candidate.content:.2f}" in card
+    assert 5 < report.candidate.recon_psnr < 60 and np.isfinite(report.current.recon_psnr)
+
+    ship(run, repo=repo, with_peer=False, size=64, say=lambda _: None)  # insurance, then final
+    rows = (repo / CARD).read_text().split("<!-- history -->\n")[1].split("<!-- /history -->")[0].splitlines()
+    assert len(rows) == 2 and rows[1].endswith("| shipped |")
+
+
+def test_shipping_refuses_a_run_without_a_decoder_or_from_another_encoder(repo, tmp_path, media, primed_home):
+    with pytest.raises(UserError, match="train first") as info:
+        ship(tmp_path, repo=repo, with_peer=False, say=lambda _: None)
+    assert_one_line(str(info.value))
+    run = _run(tmp_path, None, media)
+    weights.save_decoder(seeded_decoder(3), run / EXPORT, width=1.0, encoder_fingerprint="other")
+    with pytest.raises(UserError, match="encoder") as info:
+        ship(run, repo=repo, with_peer=False, say=lambda _: None)
+    assert_one_line(str(info.value))
