@@ -28,17 +28,24 @@ def cpu_supports_bf16() -> bool:
     return any(bool(p()) for p in probes)
 
 
+def select_device(device: str | None = None) -> torch.device:
+    """cpu, cuda or cuda:N; None or auto: CUDA when a GPU exists. One sentence when it cannot be had."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but no CUDA GPU is available")
+    return dev
+
+
 def select(device: str | None = None, precision: str | None = None) -> tuple[torch.device, torch.dtype]:
     """CUDA + fp16 when a GPU exists; on CPU bf16 where supported, else fp32. Both overridable."""
-    if device in (None, "auto"):
-        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            dev = torch.device(device)
-        except RuntimeError:
-            raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise UserError("--device cuda was asked for, but no CUDA GPU is available")
+    dev = select_device(device)
     if precision in (None, "auto"):
         if dev.type == "cuda":
             dtype = torch.float16

@@ -9,8 +9,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import platformdirs
-
 from app import APP_NAME
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,19 +22,28 @@ def _home() -> Path | None:
     return Path(value) if value else None
 
 
-def _dir(kind: str, default: str) -> Path:
+def _dir(kind: str, platform_folder: str, app_subfolder: str | None = None) -> Path:
+    """``ADAIN_LIVE_HOME/kind``, else the platform's folder (``platformdirs.<platform_folder>``,
+    for the app or with ``app_subfolder`` under it). platformdirs is imported only here, so a bare
+    machine (a borrowed GPU running a training burst) needs nothing but ADAIN_LIVE_HOME."""
     home = _home()
-    path = home / kind if home else Path(default)
+    if home:
+        path = home / kind
+    else:
+        import platformdirs  # noqa: PLC0415
+
+        find = getattr(platformdirs, platform_folder)
+        path = Path(find()) / app_subfolder if app_subfolder else Path(find(APP_NAME))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def cache_dir() -> Path:
-    return _dir("cache", platformdirs.user_cache_dir(APP_NAME))
+    return _dir("cache", "user_cache_dir")
 
 
 def config_dir() -> Path:
-    return _dir("config", platformdirs.user_config_dir(APP_NAME))
+    return _dir("config", "user_config_dir")
 
 
 def user_styles_dir() -> Path:
@@ -46,15 +53,15 @@ def user_styles_dir() -> Path:
 
 
 def videos_dir() -> Path:
-    return _dir("videos", str(Path(platformdirs.user_videos_dir()) / "AdaIN Live"))
+    return _dir("videos", "user_videos_dir", "AdaIN Live")
 
 
 def pictures_dir() -> Path:
-    return _dir("pictures", str(Path(platformdirs.user_pictures_dir()) / "AdaIN Live"))
+    return _dir("pictures", "user_pictures_dir", "AdaIN Live")
 
 
 def log_dir() -> Path:
-    return _dir("logs", platformdirs.user_log_dir(APP_NAME))
+    return _dir("logs", "user_log_dir")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

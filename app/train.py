@@ -64,6 +64,7 @@ class TrainConfig:
     seed: int = 0
     bf16: bool = True
     max_side: int = 768  # images are kept in memory at most this large
+    device: str = "cpu"  # "cuda": images, networks and steps on the GPU (bf16 autocast there too)
     recon_until: int = 0  # batches before this step are all reconstructions (image in = image out)
     recon_every: int = 0  # after it, every k-th batch is one (0: none)
     recon_pixel_weight: float = 1.0
@@ -102,6 +103,13 @@ class ImageBank:
         self.files = files
         self.images = [torch.from_numpy(resize_to_fit(load_image(f), max_side)).permute(2, 0, 1)
                        for f in files]
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device | str) -> "ImageBank":
+        """Keep the (uint8) images on ``device``, so that a GPU crops its own batches."""
+        self.device = torch.device(device)
+        self.images = [img.to(self.device) for img in self.images]
+        return self
 
     def __len__(self) -> int:
         return len(self.images)
@@ -109,7 +117,7 @@ class ImageBank:
     def crops(self, n: int, size: int, gen: torch.Generator) -> torch.Tensor:
         """``n`` random crops (N, 3, size, size) in [0, 1]: random image, short side scaled
         to a random value in [size, 3*size] (never upscaled past the original), random flip."""
-        out = torch.empty(n, 3, size, size)
+        out = torch.empty(n, 3, size, size, device=self.device)
         for k in range(n):
             img = self.images[int(torch.randint(len(self.images), (1,), generator=gen))]
             h, w = img.shape[-2:]
@@ -144,11 +152,14 @@ class Trainer:
                  styles: ImageBank | None = None, encoder_id: str | None = None) -> None:
         self.cfg = cfg
         self.encoder_id = encoder_id or weights_io.encoder_id(None)
+        self.device = torch.device(cfg.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
         # A frozen loss network: bf16 weights run ~25% faster than autocasting fp32 ones.
-        self.encoder = encoder.eval().to(torch.bfloat16 if cfg.bf16 else torch.float32,
+        self.encoder = encoder.eval().to(self.device, torch.bfloat16 if cfg.bf16 else torch.float32,
                                          memory_format=torch.channels_last)
         torch.manual_seed(cfg.seed)
-        self.decoder = build_decoder(width=cfg.decoder_width).to(memory_format=torch.channels_last)
+        self.decoder = build_decoder(width=cfg.decoder_width).to(self.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=cfg.lr)
         # Adam at a high learning rate leaves the weights jittering around the optimum (held-out
         # style loss swung 2.2..3.2 between checkpoints); their running average does not.
@@ -175,7 +186,7 @@ class Trainer:
             avg.lerp_(p.detach(), 1.0 - decay)
 
     def _autocast(self):
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
 
     def losses(self, content: torch.Tensor, style: torch.Tensor, decoder: nn.Module | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -303,8 +314,8 @@ def evaluate(trainer: Trainer, contents: list[np.ndarray], styles: list[np.ndarr
     Sheet layout: first row the styles, first column the contents, outputs in the grid.
     """
     trainer.decoder.eval()
-    cs = [centre_square(c, size) for c in contents]
-    ss = [centre_square(s, size) for s in styles]
+    cs = [centre_square(c, size).to(trainer.device) for c in contents]
+    ss = [centre_square(s, size).to(trainer.device) for s in styles]
     tile = size
     sheet = np.full(((len(cs) + 1) * tile, (len(ss) + 1) * tile, 3), 255, np.uint8)
     lc, ls = [], []
@@ -370,7 +381,8 @@ def _checkpoint_on_sigterm() -> Iterator[None]:
 
 
 def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = None,
-        progress: bool = True, stop_after: int | None = None, max_minutes: float | None = None,
+        encoder_id: str | None = None, progress: bool = True, stop_after: int | None = None,
+        max_minutes: float | None = None,
         on_checkpoint: Callable[[Path, dict], None] | None = None) -> Trainer:
     """Train until ``cfg.iterations`` (or ``stop_after`` more steps, or ``max_minutes`` of wall
     time), checkpointing as it goes; every way of stopping ends with a checkpoint."""
@@ -383,8 +395,8 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
         raise UserError(f"{out} already holds a training run: pass --resume {out / CHECKPOINT} "
                         "to continue it, or choose another --out")
     encoder = encoder or weights_io.load_encoder(None)
-    trainer = Trainer(cfg, encoder, ImageBank(cfg.content_dir, cfg.max_side, "content"),
-                      ImageBank(cfg.style_dir, cfg.max_side, "style"))
+    trainer = Trainer(cfg, encoder, ImageBank(cfg.content_dir, cfg.max_side, "content").to(cfg.device),
+                      ImageBank(cfg.style_dir, cfg.max_side, "style").to(cfg.device), encoder_id)
     if resume is not None:
         trainer.load(Path(resume))
     held_c, held_s = _load_folder(cfg.holdout_content_dir), _load_folder(cfg.holdout_style_dir)

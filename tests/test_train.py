@@ -251,3 +251,15 @@ def test_max_minutes_stops_through_the_final_checkpoint_and_records_the_stretch(
     stretches = [json.loads(x) for x in (out / STRETCHES).read_text().splitlines()]
     assert [s["start_step"] for s in stretches] == [0, 0]
     assert stretches[0]["precision"] == "fp32" and "core" in stretches[0]["machine"]
+
+
+def test_train_on_a_missing_gpu_is_one_clear_sentence(data, tmp_path, capsys):
+    from app.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    rc = main(["train", "--content-dir", str(data / "content"), "--style-dir", str(data / "style"),
+               "--out", str(tmp_path / "run"), "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no CUDA GPU" in err
+    assert_one_line(err.strip())

