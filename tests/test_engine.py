@@ -33,8 +33,9 @@ def style_b() -> np.ndarray:
 @pytest.fixture
 def make_stylizer(fresh_encoder, tmp_path):
     """Factory: Stylizer(default encoder copy, seeded random decoder, dtype, stats_dir=tmp)."""
-    def make(dtype: torch.dtype = torch.float32, stats_dir: Path | None = tmp_path / "stats") -> Stylizer:
-        return Stylizer(fresh_encoder(), seeded_decoder(), "cpu", dtype, encoder_id="test", stats_dir=stats_dir)
+    def make(dtype: torch.dtype = torch.float32, stats_dir: Path | None = tmp_path / "stats",
+             device: str = "cpu") -> Stylizer:
+        return Stylizer(fresh_encoder(), seeded_decoder(), device, dtype, encoder_id="test", stats_dir=stats_dir)
     return make
 
 
@@ -322,12 +323,18 @@ def test_mask_of_another_size_is_resized(stylizer, style_a):
 # ----------------------------------------------------------------------------- precision
 
 
-@pytest.mark.parametrize("dtype, mean_tol", [(torch.bfloat16, 2.0), (torch.float16, 1.0)], ids=["bf16", "fp16"])
-def test_reduced_precision_agrees_with_fp32(make_stylizer, content, style_a, dtype, mean_tol):
-    """Observed on this decoder: bf16 mean |diff| ~0.3 levels (max 1), fp16 ~0.01 (max 1).
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.parametrize("device, dtype, mean_tol", [
+    ("cpu", torch.bfloat16, 2.0), ("cpu", torch.float16, 1.0),
+    pytest.param("cuda", torch.float16, 1.0, marks=CUDA), pytest.param("cuda", torch.float32, 1.0, marks=CUDA),
+], ids=["bf16", "fp16", "cuda-fp16", "cuda-fp32"])
+def test_reduced_precision_agrees_with_fp32(make_stylizer, content, style_a, device, dtype, mean_tol):
+    """Observed on this decoder (CPU): bf16 mean |diff| ~0.3 levels (max 1), fp16 ~0.01 (max 1).
     A broken path (wrong statistics dtype, overflow, bad cast) is off by tens of levels."""
     ref_s = make_stylizer(torch.float32, stats_dir=None)
-    low_s = make_stylizer(dtype, stats_dir=None)
+    low_s = make_stylizer(dtype, stats_dir=None, device=device)
     assert next(low_s.decoder.parameters()).dtype == dtype
     settings_ref = Settings(styles=(ref_s.add_style(style_a),))
     settings_low = Settings(styles=(low_s.add_style(style_a),))
@@ -365,3 +372,19 @@ def test_settings_validate_errors(kwargs, words):
 def test_valid_settings_pass():
     Settings(styles=("a", "b"), weights=(0.7, 0.3), alpha=0.0, color="histogram", size=32).validate()
     Settings(styles=("a", "b"), mask=np.ones((4, 4))).validate()
+
+
+@CUDA
+def test_every_engine_feature_runs_on_cuda_fp16_as_on_the_cpu(make_stylizer, content, style_a, style_b):
+    """Masks, mixes, colour modes and processing sizes on the GPU path agree with the CPU's fp32."""
+    cpu, gpu = make_stylizer(torch.float32, stats_dir=None), make_stylizer(torch.float16, stats_dir=None, device="cuda")
+    mask = np.zeros((64, 64), bool)
+    mask[:, :32] = True
+    cases = [dict(), dict(alpha=0.5), dict(color="luminance"), dict(color="histogram"), dict(size=48),
+             dict(mix=True, weights=(0.3, 0.7)), dict(mix=True, mask=mask)]
+    for case in cases:
+        styles = (style_a, style_b) if case.pop("mix", False) else (style_a,)
+        ref = cpu.stylize(content, Settings(styles=tuple(map(cpu.add_style, styles)), **case)).astype(int)
+        out = gpu.stylize(content, Settings(styles=tuple(map(gpu.add_style, styles)), **case)).astype(int)
+        assert out.shape == ref.shape == (64, 64, 3)
+        assert np.abs(out - ref).mean() < 2.0, (case, np.abs(out - ref).mean())

