@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
 import json
 import signal
@@ -30,7 +31,7 @@ from app.images import is_image_path, load_image, resize_to_fit, save_image
 from app.paths import atomic_write_bytes
 from app.quality import centre_square, to_rgb8
 from app import weights as weights_io
-from models.adain import adain, calc_mean_std
+from models.adain import FeatureStats, adain, calc_mean_std
 from models.decoder import decoder as build_decoder
 from models.losses import content_loss, reconstruction_loss, style_loss
 from models.vgg import Encoder
@@ -69,6 +70,7 @@ class TrainConfig:
     recon_every: int = 0  # after it, every k-th batch is one (0: none)
     recon_pixel_weight: float = 1.0
     recon_weight: float = 1.0  # scales the reconstruction loss against the AdaIN objective's
+    style_bank: int = 8  # style statistics precomputed for this many crops per style image (0: encode each batch)
 
     def is_reconstruction(self, step: int) -> bool:
         return step < self.recon_until or (self.recon_every > 0 and step % self.recon_every == 0)
@@ -119,20 +121,75 @@ class ImageBank:
         to a random value in [size, 3*size] (never upscaled past the original), random flip."""
         out = torch.empty(n, 3, size, size, device=self.device)
         for k in range(n):
-            img = self.images[int(torch.randint(len(self.images), (1,), generator=gen))]
-            h, w = img.shape[-2:]
-            short = min(h, w)
-            target_short = size + float(torch.rand((), generator=gen)) * max(0, min(short, 3 * size) - size)
-            side = max(1, min(short, round(size * short / max(target_short, 1))))  # crop side in source px
-            y = int(torch.randint(h - side + 1, (1,), generator=gen))
-            x = int(torch.randint(w - side + 1, (1,), generator=gen))
-            patch = img[:, y:y + side, x:x + side].float()[None] / 255.0
-            patch = F.interpolate(patch, size=(size, size), mode="bilinear", align_corners=False,
-                                  antialias=side > size)
-            if bool(torch.rand((), generator=gen) < 0.5):
-                patch = patch.flip(-1)
-            out[k] = patch[0].clamp(0, 1)
+            out[k] = self.crop(int(torch.randint(len(self.images), (1,), generator=gen)), size, gen)
         return out
+
+    def crop(self, index: int, size: int, gen: torch.Generator) -> torch.Tensor:
+        """One random crop (3, size, size) of image ``index`` (see ``crops``)."""
+        img = self.images[index]
+        h, w = img.shape[-2:]
+        short = min(h, w)
+        target_short = size + float(torch.rand((), generator=gen)) * max(0, min(short, 3 * size) - size)
+        side = max(1, min(short, round(size * short / max(target_short, 1))))  # crop side in source px
+        y = int(torch.randint(h - side + 1, (1,), generator=gen))
+        x = int(torch.randint(w - side + 1, (1,), generator=gen))
+        patch = img[:, y:y + side, x:x + side].float()[None] / 255.0
+        patch = F.interpolate(patch, size=(size, size), mode="bilinear", align_corners=False,
+                              antialias=side > size)
+        if bool(torch.rand((), generator=gen) < 0.5):
+            patch = patch.flip(-1)
+        return patch[0].clamp(0, 1)
+
+
+class StyleBank:
+    """Every style image's statistics at relu1_1..relu4_1 for ``per_image`` random crops.
+
+    The style loss and AdaIN need nothing else of a style crop (1,920 numbers), so a training
+    step samples them here instead of encoding a batch of style crops: one encoder pass of four
+    fewer per step. Built once per run folder and kept there (keyed by the images, crop size,
+    crops per image and encoder).
+    """
+
+    def __init__(self, means: list[torch.Tensor], stds: list[torch.Tensor]) -> None:
+        self.means, self.stds = means, stds  # per tap: (crops, channels) fp32
+
+    def __len__(self) -> int:
+        return self.means[0].shape[0]
+
+    @classmethod
+    @torch.no_grad()
+    def build(cls, styles: ImageBank, trainer: "Trainer", size: int, per_image: int, gen: torch.Generator,
+              batch: int = 16, progress: bool = True) -> "StyleBank":
+        from tqdm import tqdm  # noqa: PLC0415
+
+        order = [i for i in range(len(styles)) for _ in range(per_image)]
+        means: list[list[torch.Tensor]] = [[] for _ in range(4)]
+        stds: list[list[torch.Tensor]] = [[] for _ in range(4)]
+        for start in tqdm(range(0, len(order), batch), desc="style bank", unit="batch", disable=not progress):
+            crops = torch.stack([styles.crop(i, size, gen) for i in order[start:start + batch]])
+            with trainer._autocast():
+                taps = trainer.encoder.taps(crops.contiguous(memory_format=torch.channels_last))
+            for k, tap in enumerate(taps):
+                stats = calc_mean_std(tap)
+                means[k].append(stats.mean.flatten(1).cpu())
+                stds[k].append(stats.std.flatten(1).cpu())
+        return cls([torch.cat(m) for m in means], [torch.cat(s) for s in stds])
+
+    def sample(self, n: int, gen: torch.Generator, device: torch.device) -> list[FeatureStats]:
+        """The statistics of ``n`` random banked crops, per tap, each (n, C, 1, 1)."""
+        pick = torch.randint(len(self), (n,), generator=gen)
+        return [FeatureStats(m[pick][..., None, None].to(device), s[pick][..., None, None].to(device))
+                for m, s in zip(self.means, self.stds)]
+
+    def save(self, path: Path) -> None:
+        buf = io.BytesIO()
+        torch.save({"means": self.means, "stds": self.stds}, buf)
+        atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: Path) -> "StyleBank":
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return cls(state["means"], state["stds"])
 
 
 @dataclass
@@ -143,6 +200,7 @@ class StepResult:
     style: float | None
     lr: float
     recon: float | None = None  # the reconstruction loss, on reconstruction batches
+    seconds: float = 0.0  # wall time of the step (batch preparation included)
 
 
 class Trainer:
@@ -170,6 +228,7 @@ class Trainer:
         self.elapsed_s = 0.0
         self.contents = contents
         self.styles = styles
+        self.style_bank: StyleBank | None = None
 
     # ---------------------------------------------------------------- one step
 
@@ -188,18 +247,19 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
 
-    def losses(self, content: torch.Tensor, style: torch.Tensor, decoder: nn.Module | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(content loss, style loss) of ``decoder`` (default: the one being trained) on one batch."""
+    def losses(self, content: torch.Tensor, style: torch.Tensor | list[FeatureStats],
+               decoder: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(content loss, style loss) of ``decoder`` (default: the one being trained) on one batch;
+        ``style``: images, or their statistics at every tap (from the style bank)."""
         content = content.contiguous(memory_format=torch.channels_last)
-        style = style.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             with torch.no_grad():
-                style_taps = self.encoder.taps(style)
-                target = adain(self.encoder(content), calc_mean_std(style_taps[-1]))
+                if isinstance(style, torch.Tensor):
+                    style = [calc_mean_std(t) for t in self.encoder.taps(style.contiguous(memory_format=torch.channels_last))]
+                target = adain(self.encoder(content), style[-1])
             image = (decoder or self.decoder)(target)
             out_taps = self.encoder.taps(image)
-        return content_loss(out_taps[-1], target), style_loss(out_taps, style_taps)
+        return content_loss(out_taps[-1], target), style_loss(out_taps, style)
 
     def reconstruction(self, images: torch.Tensor, decoder: nn.Module | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,6 +275,7 @@ class Trainer:
 
     def step(self) -> StepResult:
         assert self.contents is not None and self.styles is not None
+        started = time.perf_counter()
         cfg = self.cfg
         lr = cfg.learning_rate(self.step_count)
         for group in self.optimizer.param_groups:
@@ -231,7 +292,12 @@ class Trainer:
             recon = loss_r.item()
         else:
             content = self.contents.crops(cfg.batch, cfg.size, self.gen)
-            style = content if self.step_count < cfg.warmup else self.styles.crops(cfg.batch, cfg.size, self.gen)
+            if self.step_count < cfg.warmup:
+                style: torch.Tensor | list[FeatureStats] = content
+            elif self.style_bank is not None:
+                style = self.style_bank.sample(cfg.batch, self.gen, self.device)
+            else:
+                style = self.styles.crops(cfg.batch, cfg.size, self.gen)
             loss_c, loss_s = self.losses(content, style)
             loss = loss_c + cfg.style_weight * loss_s
         if not torch.isfinite(loss):
@@ -242,7 +308,7 @@ class Trainer:
         self._update_ema()
         self.step_count += 1
         return StepResult(self.step_count, loss.item(), None if loss_c is None else loss_c.item(),
-                          None if loss_s is None else loss_s.item(), lr, recon)
+                          None if loss_s is None else loss_s.item(), lr, recon, time.perf_counter() - started)
 
     # ---------------------------------------------------------------- checkpoints
 
@@ -351,6 +417,21 @@ def reconstruction_scores(trainer: Trainer, contents: list[torch.Tensor]) -> dic
     return {"recon_content": float(np.mean(lc)), "recon_psnr": float(np.mean(psnr))}
 
 
+def _style_bank(trainer: Trainer, out: Path, progress: bool) -> StyleBank:
+    """The run folder's style bank, built on first use (its key: images, crop size, count, encoder)."""
+    cfg, styles = trainer.cfg, trainer.styles
+    assert styles is not None
+    digest = hashlib.sha256(json.dumps([cfg.size, cfg.style_bank, cfg.seed, trainer.encoder_id,
+                                        [(f.name, f.stat().st_size) for f in styles.files]]).encode())
+    path = out / f"style_bank_{digest.hexdigest()[:12]}.pt"
+    if path.is_file():
+        return StyleBank.load(path)
+    bank = StyleBank.build(styles, trainer, cfg.size, cfg.style_bank, torch.Generator().manual_seed(cfg.seed),
+                           progress=progress)
+    bank.save(path)
+    return bank
+
+
 def _load_folder(folder: str | None) -> list[np.ndarray]:
     if not folder:
         return []
@@ -399,6 +480,8 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
                       ImageBank(cfg.style_dir, cfg.max_side, "style").to(cfg.device), encoder_id)
     if resume is not None:
         trainer.load(Path(resume))
+    if cfg.style_bank:
+        trainer.style_bank = _style_bank(trainer, out, progress)
     held_c, held_s = _load_folder(cfg.holdout_content_dir), _load_folder(cfg.holdout_style_dir)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     stretch = {"start_step": trainer.step_count, "start_elapsed_s": round(trainer.elapsed_s),

@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from models.adain import calc_mean_std
+from models.adain import FeatureStats, calc_mean_std
 
 
 def content_loss(output_feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -23,11 +23,13 @@ def content_loss(output_feat: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return F.mse_loss(output_feat.float(), target.float())
 
 
-def style_loss(output_taps: Sequence[torch.Tensor], style_taps: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Sum over layers of the mean/std distances (per sample and channel, averaged)."""
+def style_loss(output_taps: Sequence[torch.Tensor],
+               style: Sequence[torch.Tensor] | Sequence[FeatureStats]) -> torch.Tensor:
+    """Sum over layers of the mean/std distances (per sample and channel, averaged). ``style``:
+    the style's taps, or their statistics computed beforehand (all the loss needs of them)."""
     total = torch.zeros((), device=output_taps[0].device)
-    for out, sty in zip(output_taps, style_taps, strict=True):
-        o, s = calc_mean_std(out), calc_mean_std(sty)
+    for out, sty in zip(output_taps, style, strict=True):
+        o, s = calc_mean_std(out), sty if isinstance(sty, FeatureStats) else calc_mean_std(sty)
         total = total + F.mse_loss(o.mean, s.mean) + F.mse_loss(o.std, s.std)
     return total
 

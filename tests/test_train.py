@@ -14,7 +14,7 @@ from PIL import Image
 from app import weights
 from app.errors import UserError
 from app.images import load_image
-from app.train import CHECKPOINT, EXPORT, LOSS_LOG, STRETCHES, ImageBank, TrainConfig, Trainer, run
+from app.train import CHECKPOINT, EXPORT, LOSS_LOG, STRETCHES, ImageBank, StyleBank, TrainConfig, Trainer, run
 from conftest import assert_one_line, smooth_image
 
 
@@ -263,3 +263,40 @@ def test_train_on_a_missing_gpu_is_one_clear_sentence(data, tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "no CUDA GPU" in err
     assert_one_line(err.strip())
+
+
+def test_the_style_bank_holds_each_crops_statistics_and_training_samples_it(data, tmp_path, fresh_encoder):
+    from models.adain import calc_mean_std
+
+    trainer = _trainer(_config(data, tmp_path, style_bank=3, batch=4), fresh_encoder)
+    bank = StyleBank.build(trainer.styles, trainer, 32, 3, torch.Generator().manual_seed(7), progress=False)
+    assert len(bank) == 12 * 3 and [m.shape[1] for m in bank.means] == [64, 128, 256, 512]
+    again = torch.Generator().manual_seed(7)  # the bank's first crop, made again: the same statistics
+    crop = trainer.styles.crop(0, 32, again)[None]
+    with torch.no_grad():
+        stats = [calc_mean_std(t) for t in trainer.encoder.taps(crop)]
+    for k in range(4):
+        torch.testing.assert_close(bank.means[k][0], stats[k].mean.flatten(), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(bank.stds[k][0], stats[k].std.flatten(), rtol=1e-4, atol=1e-4)
+    # The losses from banked statistics are the losses from the images they came from.
+    content = trainer.contents.crops(1, 32, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        from_images = trainer.losses(content, crop)
+        from_stats = trainer.losses(content, stats)
+    assert [float(x) for x in from_images] == [float(x) for x in from_stats]
+    trainer.style_bank = bank
+    assert all(np.isfinite([trainer.step().loss for _ in range(3)]))
+
+
+def test_run_builds_the_style_bank_once_per_run_folder(data, tmp_path, fresh_encoder, monkeypatch):
+    out = tmp_path / "run"
+    cfg = _config(data, out, style_bank=2)
+    run(cfg, encoder=fresh_encoder(), progress=False, stop_after=1)
+    assert len(list(out.glob("style_bank_*.pt"))) == 1
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the bank was built again")
+
+    monkeypatch.setattr(StyleBank, "build", no_rebuild)
+    again = run(cfg, resume=out / CHECKPOINT, encoder=fresh_encoder(), progress=False, stop_after=1)
+    assert again.step_count == 2 and again.style_bank is not None and len(again.style_bank) == 24
