@@ -45,7 +45,7 @@ class LossMeter:
 
     @torch.inference_mode()
     def __call__(self, content: RGBImage, style: RGBImage, output: RGBImage) -> tuple[float, float]:
-        as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / 255.0  # noqa: E731
+        as_t = lambda a: torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].float() / 255.0  # noqa: E731
         style_taps = self.encoder.taps(as_t(style))
         target = adain(self.encoder(as_t(content)), calc_mean_std(style_taps[-1]))
         out_taps = self.encoder.taps(as_t(output))
