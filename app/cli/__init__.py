@@ -6,6 +6,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
+from app.cli.help_format import DefaultsHelpFormatter
 from app.errors import UserError
 
 # command name -> (module under app.cli, one-line help). Modules load lazily: `--help` stays instant.
@@ -50,7 +51,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             sub.add_parser(name, help=help_text)
             continue
         p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=DefaultsHelpFormatter)
         _load(name).add_arguments(p)
     return parser
 

@@ -16,7 +16,9 @@ import os
 import sys
 from pathlib import Path
 
+from app.adaptive import DEFAULT_TARGET_FPS
 from app.cli.common import add_engine_arguments, add_style_arguments, check_alpha, make_stylizer, parse_mix
+from app.temporal import DEFAULT_STRENGTH
 
 DEMO_FRAMES = 200  # frames the no-display demo records
 
@@ -31,8 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_style_arguments(p)
     # None = not given: the window then uses what it remembers from the last run.
     p.set_defaults(alpha=None, preserve_color=None, size=None)
-    # The shared options' help, for live use. "%(default).0s" prints nothing but tells the
-    # defaults formatter not to append "(default: None)".
+    # The shared options' help, for live use (their defaults come from the window's memory).
     live_help = {
         "alpha": "content (0) to style (1) strength (default: last used, else 1.0)",
         "size": "processing short side in pixels, or 'auto': the largest size that holds --target-fps "
@@ -45,10 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action.help = live_help.get(action.dest, action.help)
         if action.dest == "size":
             action.type = size_choice
-    p.add_argument("--target-fps", type=float, default=20.0, metavar="FPS",
+    p.add_argument("--target-fps", type=float, default=DEFAULT_TARGET_FPS, metavar="FPS",
                    help="frame rate that --size auto holds by lowering the processing size")
     p.add_argument("--stabilize", type=float, metavar="0..1",
-                   help="temporal stabilisation against flicker, 0 (off) to 1 (default: last used, else 0.6)")
+                   help="temporal stabilisation against flicker, 0 (off) to 1 "
+                        f"(default: last used, else {DEFAULT_STRENGTH:g})")
     h = p.add_argument_group("headless")
     h.add_argument("--no-window", action="store_true",
                    help="run the pipeline without a window (kiosks without a display, tests, benchmarks) "
@@ -66,9 +68,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     k.add_argument("--report", type=Path, metavar="PATH",
                    help="write a JSON soak report (frames, FPS, latency, memory, restarts) to PATH at the end")
     add_engine_arguments(p)
-    for action in p._actions:  # noqa: SLF001 - help that already states its default keeps it alone
-        if action.help and "(default:" in action.help and "%(default)" not in action.help:
-            action.help += "%(default).0s"
 
 
 def size_choice(text: str):
@@ -185,7 +184,6 @@ def run_headless(args: argparse.Namespace, opts, demo: bool = False) -> int:
     from app.recorder import timestamped_path  # noqa: PLC0415
     from app.paths import videos_dir  # noqa: PLC0415
     from app.styles import StyleLibrary  # noqa: PLC0415
-    from app.temporal import DEFAULT_STRENGTH  # noqa: PLC0415
 
     library = StyleLibrary()
     styles = [library.resolve(s) for s in opts.styles]

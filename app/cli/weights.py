@@ -4,13 +4,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from app.cli.help_format import DefaultsHelpFormatter
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from app.weights import PUBLISHED_BASE_URL  # noqa: PLC0415
 
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     d = sub.add_parser("download", help="download vgg_normalised.pth and decoder.pth (pytorch-AdaIN v0.0.0)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelpFormatter)
     d.add_argument("--base-url", default=PUBLISHED_BASE_URL, help="where the two files are served")
     c = sub.add_parser("check", help="check that weight files load (every key and shape)")
     c.add_argument("--vgg", type=Path, help="an encoder file in the published vgg_normalised.pth layout")
