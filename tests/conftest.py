@@ -28,7 +28,10 @@ import torch
 from hypothesis import HealthCheck, settings as hyp_settings
 
 REPO = Path(__file__).resolve().parents[1]
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+# The shared test media (content photos, style paintings, a mask, cutBunny.mp4): beside the
+# repository in the project's layout, else wherever ADAIN_TEST_MEDIA points. Tests reach them
+# only through the ``media`` fixture, so a missing folder is one sentence, not an import error.
+MEDIA = Path(os.environ.get("ADAIN_TEST_MEDIA") or Path(__file__).resolve().parents[2] / "shared" / "media")
 CONTENT_DIR = MEDIA / "content"
 STYLE_DIR = MEDIA / "style"
 VIDEO = MEDIA / "video" / "cutBunny.mp4"
@@ -68,8 +71,12 @@ def adain_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
 
 @pytest.fixture(scope="session")
 def media() -> Path:
-    if not MEDIA.is_dir():
-        pytest.fail(f"test media not found at {MEDIA} (the repository must sit beside shared/)")
+    """The shared media folder; every test that reads a media file asks for it (directly or by pytestmark)."""
+    missing = [p for p in (CONTENT_DIR, STYLE_DIR, VIDEO, MASK) if not p.exists()]
+    if missing:
+        pytest.fail(f"test media not found: {missing[0]} is missing; these tests need the shared media folder "
+                    f"(content/, style/, mask/mask.png, video/cutBunny.mp4) at {MEDIA}, beside the repository, "
+                    f"or set ADAIN_TEST_MEDIA=PATH", pytrace=False)
     return MEDIA
 
 

@@ -19,8 +19,8 @@ import pytest
 from app.capture import Backoff, FrameFeed, SourceError
 from app.engine import Settings
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-VIDEO = MEDIA / "video" / "cutBunny.mp4"
+from conftest import MEDIA, VIDEO  # the paths; tests reach the files through conftest's ``media`` fixture
+
 STYLE_FILES = [MEDIA / "style" / n for n in ("mondrian_cropped.jpg", "picasso_self_portrait.jpg", "en_campo_gris.jpg")]
 FAST_BACKOFF = Backoff(initial=0.02, factor=2.0, maximum=0.1)
 
@@ -206,7 +206,7 @@ def tiny_stylizer(fresh_encoder, tmp_path):
 
 
 @pytest.fixture
-def style_dir(tmp_path) -> Path:
+def style_dir(tmp_path, media) -> Path:
     """Three small style images (resized copies of the shared media) as a built-in folder."""
     from PIL import Image  # noqa: PLC0415
 

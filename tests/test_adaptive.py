@@ -104,7 +104,7 @@ def test_the_pipeline_reports_auto_and_fixed_sizes():
     assert pipeline.size_choice is None
 
 
-def test_live_size_auto_runs_headless(primed_home, decoder_file, capsys):
+def test_live_size_auto_runs_headless(primed_home, decoder_file, media, capsys):
     from app.cli import main
     from live_fixtures import STYLE_FILES, VIDEO
 

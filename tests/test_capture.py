@@ -14,6 +14,8 @@ from app.video_io import VideoReader, VideoWriter
 from conftest import assert_one_line
 from live_fixtures import FAST_BACKOFF, MEDIA, VIDEO, ScriptedSource, pattern_frame, wait_for
 
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
+
 
 def test_source_specs(tmp_path):
     assert isinstance(open_source(None), CameraSource) and open_source(None).index == 0

@@ -31,6 +31,8 @@ from app.weights import DEFAULT_DECODER
 from conftest import CONTENT_DIR, MASK, REPO, STYLE_DIR, TEST_THREADS, VIDEO, craft_png_header, load_rgb
 from models.color import rgb_to_ycbcr
 
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
+
 
 @pytest.fixture(autouse=True)
 def _home(primed_home):

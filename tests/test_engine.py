@@ -14,6 +14,8 @@ from conftest import CONTENT_DIR, STYLE_DIR, assert_one_line, load_rgb, seeded_d
 from models.adain import calc_mean_std, masked_mean_std
 from models.color import rgb_to_ycbcr
 
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
+
 
 @pytest.fixture(scope="module")
 def content() -> np.ndarray:

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from PIL import Image
 
 from app.cli import main
 from conftest import CONTENT_DIR, STYLE_DIR, VIDEO, assert_one_line, load_rgb
+
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
 
 ENGINE = ["--device", "cpu", "--precision", "fp32"]
 

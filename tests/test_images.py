@@ -148,7 +148,7 @@ def test_other_formats(tmp_path, fmt, suffix):
     _assert_rgb(out, 18, 22)
 
 
-def test_real_photo_loads():
+def test_real_photo_loads(media):
     out = load_image(CONTENT_DIR / "flowers.jpg")
     _assert_rgb(out, 427, 640)
     assert out.std() > 20

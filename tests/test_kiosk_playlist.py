@@ -71,7 +71,7 @@ def test_a_crossfade_passes_through_intermediate_weights_without_jumps():
     assert min(alphas) == pytest.approx(0.6) and max(alphas) == pytest.approx(1.0)
 
 
-def test_the_mixed_cached_statistics_move_smoothly_and_nothing_is_encoded(tmp_path):
+def test_the_mixed_cached_statistics_move_smoothly_and_nothing_is_encoded(tmp_path, media):
     stylizer = micro_stylizer(tmp_path)
     entries = cached_entries(stylizer)
     encodes = []

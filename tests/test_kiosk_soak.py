@@ -21,6 +21,8 @@ from app.styles import StyleLibrary
 from kiosk_fixtures import FAST_BACKOFF, HangOnce, make_session, micro_stylizer
 from live_fixtures import STYLE_FILES, VIDEO, ScriptedSource, style_dir  # noqa: F401
 
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
+
 REPORT_KEYS = {"frames", "seconds", "fps", "latency_mean_ms", "latency_p95_ms", "latency_max_ms", "latency_max_frame",
                "rss_initial_mb", "rss_start_mb", "rss_end_mb", "rss_max_mb", "rss_growth_pct", "rss_source",
                "warmed_up", "warmup_s", "threads_start", "threads_end", "open_files_start", "open_files_end",

@@ -23,6 +23,8 @@ from app.ui.kiosk_window import KioskWindow, run_kiosk_window  # noqa: E402
 from kiosk_fixtures import make_session, micro_stylizer  # noqa: E402
 from live_fixtures import STYLE_FILES, VIDEO, ScriptedSource  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
+
 TIMEOUT_MS = 20_000
 CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
 

@@ -19,6 +19,8 @@ from app.video_io import FRAGMENTED_MP4, probe_frames
 from conftest import assert_one_line, craft_png_header
 from live_fixtures import FAST_BACKOFF, STYLE_FILES, VIDEO, FakeStylizer, ScriptedSource, wait_for
 
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
+
 ENGINE = ["--device", "cpu", "--precision", "fp32", "--size", "64"]
 
 

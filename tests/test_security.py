@@ -26,6 +26,8 @@ from PIL import Image
 from app.cli import main
 from conftest import CONTENT_DIR, REPO, STYLE_DIR, VIDEO, assert_one_line, load_rgb
 
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
+
 LINUX_PROC = Path("/proc/self/fd").is_dir()
 
 

@@ -20,6 +20,8 @@ from conftest import REPO, assert_one_line
 from kiosk_fixtures import micro_stylizer
 from live_fixtures import STYLE_FILES, VIDEO
 
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
+
 SCRIPT = REPO / "scripts" / "soak_live.py"
 
 

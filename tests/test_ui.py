@@ -21,6 +21,8 @@ from app.ui.window import MainWindow  # noqa: E402
 from app.video_io import probe_frames  # noqa: E402
 from live_fixtures import FAST_BACKOFF, MEDIA, VIDEO, ScriptedSource, library, style_dir, tiny_stylizer  # noqa: E402,F401
 
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
+
 TIMEOUT_MS = 60_000
 
 

@@ -29,6 +29,8 @@ from conftest import assert_one_line, craft_png_header  # noqa: E402
 from live_fixtures import FAST_BACKOFF, STYLE_FILES, VIDEO, FakeStylizer, NoiseSource, fill_disk_after  # noqa: E402
 from live_fixtures import library, style_dir  # noqa: E402,F401 - fixtures
 
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
+
 TIMEOUT_MS = 30_000
 
 
@@ -93,15 +95,16 @@ def _png(size: tuple[int, int]) -> bytes:
     return buf.getvalue()
 
 
-# file name -> (its bytes, or None for a file that does not exist; words the message must contain)
+# file name -> (makes its bytes, or None for a file that does not exist; words the message must contain).
+# The bytes are made when a test runs, not at import: a missing media folder then fails in the fixture.
 HOSTILE = {
     "missing.jpg": (None, "no such file"),
-    "empty.jpg": (b"", "the file is empty"),
-    "truncated.jpg": (_jpeg()[:600], "damaged or truncated"),
-    "video_renamed.jpg": (VIDEO.read_bytes()[:200_000], "not a readable image"),
-    "text_renamed.jpg": (b"not a picture at all\n" * 40, "not a readable image"),
-    "one_pixel.png": (_png((1, 1)), "1x1 pixels is too small"),
-    "bomb.png": (craft_png_header(20_000, 20_000), "above the limit of 64 megapixels"),  # refused before decoding
+    "empty.jpg": (lambda: b"", "the file is empty"),
+    "truncated.jpg": (lambda: _jpeg()[:600], "damaged or truncated"),
+    "video_renamed.jpg": (lambda: VIDEO.read_bytes()[:200_000], "not a readable image"),
+    "text_renamed.jpg": (lambda: b"not a picture at all\n" * 40, "not a readable image"),
+    "one_pixel.png": (lambda: _png((1, 1)), "1x1 pixels is too small"),
+    "bomb.png": (lambda: craft_png_header(20_000, 20_000), "above the limit of 64 megapixels"),  # refused unread
 }
 
 
@@ -128,10 +131,10 @@ def _add(how: str, window: MainWindow, path, monkeypatch) -> None:
 @pytest.mark.parametrize("name", list(HOSTILE))
 @pytest.mark.parametrize("how", ["drop", "dialog"])
 def test_a_hostile_style_image_is_refused_with_a_message(qtbot, window, library, tmp_path, monkeypatch, how, name):
-    data, words = HOSTILE[name]
+    make, words = HOSTILE[name]
     path = tmp_path / name
-    if data is not None:
-        path.write_bytes(data)
+    if make is not None:
+        path.write_bytes(make())
     names, selected = window.gallery.names(), window.gallery.selected_names()
     _add(how, window, path, monkeypatch)
     message = status(window)

@@ -22,6 +22,8 @@ from conftest import CONTENT_DIR, assert_one_line, load_rgb
 from models import vgg_convert
 from models.vgg import Encoder, conv_layers
 
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
+
 
 def _photo(name: str, size: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(load_rgb(CONTENT_DIR / name, size)).permute(2, 0, 1)[None].float() / 255.0

@@ -6,12 +6,15 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from app.capture import CaptureThread, FrameFeed
 from app.images import load_image
 from app.worker import EngineWorker
 from live_fixtures import (MEDIA, STYLE_FILES, FakeStylizer, ScriptedSource, pattern_frame, tiny_stylizer,  # noqa: F401
                            wait_for)
+
+pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
 
 
 def _content() -> np.ndarray:
