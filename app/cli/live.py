@@ -4,7 +4,8 @@ Without a display server (Linux with neither DISPLAY nor WAYLAND_DISPLAY, and no
 QT_QPA_PLATFORM chosen) a window cannot open, so the same pipeline runs headless on the
 given source (else the camera, else the built-in demo) for a few hundred frames and
 records them to the videos folder: the command does something useful instead of
-failing inside Qt.
+failing inside Qt. With a display but without the system libraries Qt's X11 plugin needs,
+it stops with one line naming the packages to install (app.display).
 
 ``--kiosk`` turns the same pipeline into an unattended installation (app/kiosk: a TOML
 config, a playlist with cross-fades, self-healing, fullscreen window or headless soak run).
@@ -12,12 +13,11 @@ config, a playlist with cross-fades, self-healing, fullscreen window or headless
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 from app.adaptive import DEFAULT_TARGET_FPS
 from app.cli.common import add_engine_arguments, add_style_arguments, check_alpha, make_stylizer, parse_mix
+from app.display import check_window_libraries, no_display
 from app.temporal import DEFAULT_STRENGTH
 
 DEMO_FRAMES = 200  # frames the no-display demo records
@@ -73,13 +73,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def size_choice(text: str):
     """--size: 'auto' or a number of pixels (argparse turns ValueError into a clear message)."""
     return "auto" if text.strip().lower() == "auto" else int(text)
-
-
-def no_display() -> bool:
-    """True where a Qt window cannot open: Linux/BSD without X11 or Wayland and no platform chosen."""
-    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
-        return False
-    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
 
 
 def options(args: argparse.Namespace):
@@ -139,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         return run_headless(args, opts)
     if no_display():
         return run_headless(args, opts, demo=True)
+    check_window_libraries()  # before Qt loads: a missing library is one line, not a Qt abort
     stylizer = make_stylizer(args)
     from app.ui.app import run_window  # noqa: PLC0415 - Qt loads only for the window
 
@@ -249,5 +243,7 @@ def run_kiosk(args: argparse.Namespace, opts) -> int:
         print("No display server found (DISPLAY and WAYLAND_DISPLAY are unset): running the kiosk headless.",
               flush=True)
         window = False
+    if window:
+        check_window_libraries()
     return run(config, lambda: make_stylizer(args), window=window, duration=args.duration, frames=args.frames,
                report=args.report, source_key="--source" if args.source is not None else None)
