@@ -3,19 +3,22 @@ the frames that follow; drop-to-add, record, snapshot, hotkeys, no-camera page, 
 from __future__ import annotations
 
 import os
+import signal
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PyQt6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
 from PyQt6.QtGui import QDropEvent  # noqa: E402
 
 from app.capture import FileSource  # noqa: E402
 from app.live import LiveOptions, LivePipeline  # noqa: E402
 from app.paths import pictures_dir, videos_dir  # noqa: E402
 from app.styles import StyleLibrary  # noqa: E402
-from app.ui.app import build_window  # noqa: E402
+from app.ui.app import build_window, exec_until_closed  # noqa: E402
+from app.ui.help import QUIT_KEY, hotkeys_html  # noqa: E402
 from app.ui.state import UiState, load_state, state_path  # noqa: E402
 from app.ui.window import MainWindow  # noqa: E402
 from app.video_io import probe_frames  # noqa: E402
@@ -271,3 +274,41 @@ def test_a_lost_source_shows_a_retrying_banner_and_the_picture_comes_back(qtbot,
     qtbot.waitUntil(lambda: source.lives >= 2 and window.view.banner == "", timeout=30_000)
     processed = window.pipeline.stats().engine.processed
     qtbot.waitUntil(lambda: window.pipeline.stats().engine.processed > processed + 2, timeout=30_000)  # flowing again
+
+
+def _record_a_few_frames(qtbot, window: MainWindow):
+    qtbot.waitUntil(lambda: window.results_seen >= 1, timeout=TIMEOUT_MS)
+    window.start_recording()
+    rec = window.pipeline.recorder
+    qtbot.waitUntil(lambda: rec.stats().frames_written >= 3, timeout=TIMEOUT_MS)
+    return rec
+
+
+def test_ctrl_q_quits_and_finishes_the_recording(qtbot, make_window):
+    window = make_window()
+    rec = _record_a_few_frames(qtbot, window)
+    with qtbot.waitSignal(window.closed, timeout=TIMEOUT_MS):
+        qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert not window.isVisible()
+    stats = rec.stats()
+    assert stats.finished and probe_frames(rec.path) == (stats.frames_written, 640, 360)
+    assert not window.pipeline.worker.alive
+
+
+def test_the_key_list_shows_the_quit_key():
+    assert f"<b>{QUIT_KEY}</b></td><td>quit" in hotkeys_html()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_in_the_terminal_closes_the_window_and_finishes_the_recording(qtbot, make_window, sig):
+    window = make_window()
+    rec = _record_a_few_frames(qtbot, window)
+    before = signal.getsignal(sig)
+    QTimer.singleShot(200, lambda: os.kill(os.getpid(), sig))
+    started = time.monotonic()
+    assert exec_until_closed(window) == 0  # returns once the window has closed
+    assert time.monotonic() - started < 20
+    assert not window.isVisible() and not window.pipeline.worker.alive
+    stats = rec.stats()
+    assert stats.finished and probe_frames(rec.path) == (stats.frames_written, 640, 360)
+    assert signal.getsignal(sig) == before  # the terminal's Ctrl+C is Python's again afterwards

@@ -1,9 +1,12 @@
 """Starting the window: Qt application, theme, remembered state merged with the command line."""
 from __future__ import annotations
 
+import logging
+import signal
 import sys
 from pathlib import Path
 
+from PyQt6.QtCore import QEventLoop, QTimer
 from PyQt6.QtGui import QColor, QPalette
 from PyQt6.QtWidgets import QApplication
 
@@ -15,6 +18,9 @@ from app.styles import Style, StyleLibrary
 from app.ui.state import UiState, load_state
 from app.ui.window import MainWindow
 from app.worker import StylizerLike
+
+log = logging.getLogger(__name__)
+SIGNAL_WAKE_MS = 100  # how soon Ctrl+C in the terminal is noticed
 
 
 def application() -> QApplication:
@@ -97,7 +103,34 @@ def build_window(stylizer: StylizerLike, opts: LiveOptions, library: StyleLibrar
 
 
 def run_window(stylizer: StylizerLike, opts: LiveOptions) -> int:
-    app = application()
     window = build_window(stylizer, opts)
     window.show()
-    return int(app.exec())
+    return exec_until_closed(window)
+
+
+def exec_until_closed(window: MainWindow) -> int:
+    """Run Qt's event loop until ``window`` has closed. SIGINT (Ctrl+C in the terminal) and SIGTERM
+    close it the way Ctrl+Q does, so a recording in progress is finished.
+
+    Python runs signal handlers only between its own bytecodes, and Qt's loop runs none while
+    nothing happens: a short timer hands control back to Python so the handler gets its turn."""
+    loop = QEventLoop()
+    window.closed.connect(loop.quit)
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(SIGNAL_WAKE_MS)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("%s: closing the window", signal.Signals(signum).name)
+        QTimer.singleShot(0, window.close)  # from the event loop, not from inside whatever was running
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if window.isVisible():
+            loop.exec()
+    finally:
+        wake.stop()
+        window.closed.disconnect(loop.quit)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
+QUIT_KEY = "Ctrl+Q"
 HOTKEYS: tuple[tuple[str, str], ...] = (
     ("Space", "start / stop recording"),
     ("S", "save a snapshot (PNG)"),
@@ -14,6 +15,7 @@ HOTKEYS: tuple[tuple[str, str], ...] = (
     ("O", "overlay: FPS, latency, size, device"),
     ("M", "mirror the camera"),
     ("H or ?", "this list"),
+    (QUIT_KEY, "quit (a recording in progress is finished first; Ctrl+C in the terminal does the same)"),
 )
 
 

@@ -16,8 +16,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable
 
-from PyQt6.QtCore import QByteArray, Qt, QTimer
-from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent
+from PyQt6.QtCore import QByteArray, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton,
                              QScrollArea, QStackedWidget, QVBoxLayout, QWidget)
 
@@ -28,7 +28,7 @@ from app.live import LivePipeline, SizeChoice
 from app.styles import Style, StyleLibrary
 from app.ui.controls import ControlsPanel
 from app.ui.gallery import StyleGallery
-from app.ui.help import HotkeysDialog
+from app.ui.help import QUIT_KEY, HotkeysDialog
 from app.ui.state import UiState, save_state
 from app.ui.view import VideoView
 from app.video_io import VIDEO_SUFFIXES
@@ -80,6 +80,8 @@ class MessagePage(QWidget):
 class MainWindow(QMainWindow):
     """The live stylizer window. Public methods are what the controls and hotkeys call (and tests)."""
 
+    closed = pyqtSignal()  # after the pipeline has stopped and any recording is finished
+
     def __init__(self, pipeline: LivePipeline, library: StyleLibrary, state: UiState | None = None, *,
                  extra_styles: list[Style] | None = None, source_error: str = "",
                  frames_limit: int | None = None, save_on_close: bool = True,
@@ -105,6 +107,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("AdaIN Live")
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.quit_action = QAction("Quit", self)  # a shortcut, so it works whichever control has the focus
+        self.quit_action.setShortcut(QKeySequence(QUIT_KEY))
+        self.quit_action.triggered.connect(self.close)
+        self.addAction(self.quit_action)
 
         self.view = VideoView()
         self.message = MessagePage()
@@ -618,6 +624,7 @@ class MainWindow(QMainWindow):
         if self._help is not None:
             self._help.close()
         super().closeEvent(event)
+        self.closed.emit()
 
 
 def _dropped_images(mime) -> list[Path]:
