@@ -8,7 +8,14 @@ predicted (by area) to fit with room to spare. Fixed presets, so each size is tu
 """
 from __future__ import annotations
 
-PRESETS: tuple[int, ...] = (96, 128, 144, 160, 192, 224, 256, 320, 384, 448, 512, 576, 720, 1080)
+# The floor: the smallest size whose output still reads as a picture. Chosen by eye on the shipped
+# decoder (cutBunny frames and a portrait, 96/128/160/192 px): at 96 px faces and shapes melt into
+# the style's texture; at 128 px eyes, mouth and outlines hold. Below it the governor does not go,
+# even when the target frame rate is then missed (the window shows the rate achieved).
+MIN_SIZE = 128
+PRESETS: tuple[int, ...] = (MIN_SIZE, 144, 160, 192, 224, 256, 320, 384, 448, 512, 576, 720, 1080)
+AUTO = "auto"  # the size choice that hands the processing size to the governor
+DEFAULT_SIZE = AUTO  # the window's and the kiosk's default: the largest preset that holds the target FPS
 DEFAULT_TARGET_FPS = 20.0  # fluid enough to feel live; what the fast path is measured against
 START_SIZE = 160
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence, TextIO, Union
 
-from app.adaptive import DEFAULT_TARGET_FPS
+from app.adaptive import AUTO, DEFAULT_TARGET_FPS
 from app.capture import Backoff, CaptureStats, CaptureThread, FrameFeed, FrameSource
 from app.engine import Settings
 from app.errors import UserError
@@ -26,9 +26,7 @@ from app.styles import Style
 from app.worker import EngineWorker, StylizedFrame, StylizerLike, WorkerStats
 
 
-AUTO = "auto"
 SizeChoice = Union[int, None, Literal["auto"]]  # a processing short side, None (the frame's own), or auto
-DEFAULT_SIZE: SizeChoice = AUTO  # adaptive quality: the largest preset that holds the target FPS
 
 
 @dataclass

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from app.adaptive import PRESETS, SizeGovernor
+from app.adaptive import MIN_SIZE, PRESETS, SizeGovernor
 from app.capture import FrameFeed
 from app.engine import Settings
 from app.live import AUTO, LivePipeline
@@ -35,10 +35,17 @@ def test_slow_frames_step_the_size_down_to_one_that_fits():
 
 
 def test_fast_frames_step_the_size_up_to_the_largest_that_fits():
-    gov = SizeGovernor(target_fps=5, start=96)  # budget 200 ms: 320 px costs exactly 200 ms
+    gov = SizeGovernor(target_fps=5, start=MIN_SIZE)  # budget 200 ms: 320 px costs exactly 200 ms
     sizes = settle(gov)
     assert sizes[-1] == 256  # 320 px would be at the budget: no room to spare
     assert len(set(sizes[-100:])) == 1
+
+
+def test_the_size_never_goes_below_the_floor_even_when_the_target_is_missed():
+    gov = SizeGovernor(target_fps=60, start=512)  # budget 17 ms: even the floor (128 px, 32 ms) is over
+    sizes = settle(gov)
+    assert min(sizes) == MIN_SIZE == PRESETS[0] and sizes[-1] == MIN_SIZE
+    assert cost(sizes[-1]) > gov.budget
 
 
 def test_the_size_never_exceeds_the_frames_own_short_side():
@@ -75,12 +82,12 @@ def test_the_worker_adapts_the_live_size_and_a_fixed_size_stops_it():
     feed = FrameFeed()
     worker = EngineWorker(stylizer, feed).start()
     try:
-        worker.set_target_fps(50)  # budget 20 ms: 128 px costs 25.6 ms (over), 96 px 14.4 ms (under, and 128 would not fit)
+        worker.set_target_fps(50)  # budget 20 ms: 144 px costs 32.4 ms, the floor (128 px) 25.6 ms: both over
         frame = np.zeros((480, 640, 3), np.uint8)
 
         def settled() -> bool:
             feed.publish(frame, time.monotonic())
-            return worker.settings.size == 96
+            return worker.settings.size == MIN_SIZE
 
         assert wait_for(settled, timeout=30.0, interval=0.002)
         worker.set_target_fps(None)

@@ -10,7 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PyQt6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
+from PyQt6.QtCore import QMimeData, QPoint, QPointF, QRect, QSize, Qt, QTimer, QUrl  # noqa: E402
 from PyQt6.QtGui import QDropEvent  # noqa: E402
 
 from app.capture import FileSource  # noqa: E402
@@ -312,3 +312,25 @@ def test_ctrl_c_in_the_terminal_closes_the_window_and_finishes_the_recording(qtb
     stats = rec.stats()
     assert stats.finished and probe_frames(rec.path) == (stats.frames_written, 640, 360)
     assert signal.getsignal(sig) == before  # the terminal's Ctrl+C is Python's again afterwards
+
+
+def test_the_default_window_shows_every_control_of_the_side_panel(qtbot, make_window):
+    window = make_window()
+    window.resize(window.default_size(QSize(1920, 1040)))  # a common desktop (offscreen's own screen is 800x800)
+    qtbot.waitUntil(lambda: window.results_seen >= 1, timeout=TIMEOUT_MS)
+    window.refresh_status()
+    qtbot.wait(50)
+    scroll, c = window.controls_scroll, window.controls
+    assert scroll.verticalScrollBar().maximum() == 0  # nothing to scroll to
+    viewport = scroll.viewport()
+    for widget in (c.camera_button, c.size_combo, c.size_status, c.record_button, c.snapshot_button, c.help_button):
+        assert viewport.rect().contains(QRect(widget.mapTo(viewport, QPoint(0, 0)), widget.size())), widget
+    assert c.size_combo.width() >= c.size_combo.sizeHint().width()  # its longest entry is not cut
+    assert c.size_status.text() and c.size_status.width() >= c.size_status.sizeHint().width()
+    assert window.width() <= 1920 and window.height() <= 1040
+
+
+def test_on_a_small_screen_the_default_window_fits_the_screen_and_the_panel_scrolls(make_window):
+    window = make_window()
+    size = window.default_size(QSize(1024, 560))
+    assert size.width() <= 1024 and size.height() <= 560 - 40

@@ -9,12 +9,17 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                              QSlider, QVBoxLayout, QWidget)
 
-from app.adaptive import DEFAULT_TARGET_FPS
+from app.adaptive import DEFAULT_TARGET_FPS, MIN_SIZE
 
 COLOR_CHOICES = (("Off", "none"), ("Luminance", "luminance"), ("Histogram", "histogram"))
-SIZE_CHOICES = (("auto", f"Auto (holds {DEFAULT_TARGET_FPS:.0f} fps)"), (128, "128 px (fastest)"), (192, "192 px"),
+SIZE_CHOICES = (("auto", None), (MIN_SIZE, f"{MIN_SIZE} px (fastest)"), (192, "192 px"),
                 (256, "256 px"), (384, "384 px"), (512, "512 px"),
-                (720, "720 px"), (None, "Full frame"))
+                (720, "720 px"), (None, "Full frame"))  # auto's text names the target: auto_text()
+
+
+def auto_text(target_fps: float) -> str:
+    """The 'auto' entry: what it aims at (what it achieves is shown beside it, in size_status)."""
+    return f"Auto: largest size for {target_fps:g} fps"
 VIEW_CHOICES = ("stylized", "side by side", "original")
 
 
@@ -151,12 +156,17 @@ class ControlsPanel(QWidget):
                                     "colours to the camera first (histogram)")
         form.addWidget(self.color_combo, 0, 1)
         form.addWidget(QLabel("Processing size"), 1, 0)
+        self.size_status = QLabel("")  # the size in use and the frame rate achieved: refreshed by the window
+        self.size_status.setStyleSheet("color: gray;")
+        self.size_status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        form.addWidget(self.size_status, 1, 1)
         self.size_combo = QComboBox()
         for value, label in SIZE_CHOICES:
-            self.size_combo.addItem(label, value)
+            self.size_combo.addItem(label or auto_text(DEFAULT_TARGET_FPS), value)
         self.size_combo.setToolTip("Short side the network works at: smaller is faster, larger is finer. "
-                                   "Auto picks the largest size that keeps the video fluid")
-        form.addWidget(self.size_combo, 1, 1)
+                                   f"Auto picks the largest size that reaches the target frame rate, "
+                                   f"but never below {MIN_SIZE} px, where the picture would dissolve")
+        form.addWidget(self.size_combo, 2, 0, 1, 2)
         v.addLayout(form)
         hint = QLabel("Ctrl+click styles below to mix them.")
         hint.setStyleSheet("color: gray;")
@@ -223,6 +233,15 @@ class ControlsPanel(QWidget):
     def _on_stabilize(self, value: int) -> None:
         self.stabilize_label.setText(f"Steadiness (anti-flicker): {value / 100:.2f}")
         self.stabilize_changed.emit(value / 100.0)
+
+    def set_target_fps(self, target_fps: float) -> None:
+        self.size_combo.setItemText(self.size_combo.findData("auto"), auto_text(target_fps))
+
+    def show_size_status(self, size: int | None, fps: float, target_fps: float | None) -> None:
+        """``size`` px now (None: the frame's own), at ``fps`` stylized frames/s; of ``target_fps`` when auto."""
+        where = f"{size} px" if size else "full frame"
+        rate = f"{fps:.1f} of {target_fps:g} fps" if target_fps else f"{fps:.1f} fps"
+        self.size_status.setText(f"{where}, {rate}")
 
     def set_combo(self, combo: QComboBox, value: object) -> None:
         i = combo.findData(value)

@@ -11,7 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from app.live import AUTO, DEFAULT_SIZE, SizeChoice
+from app.adaptive import AUTO, DEFAULT_SIZE
+from app.live import SizeChoice
 from app.temporal import DEFAULT_STRENGTH
 from app.paths import atomic_write_bytes, config_dir
 

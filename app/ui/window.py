@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable
 
-from PyQt6.QtCore import QByteArray, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QByteArray, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton,
                              QScrollArea, QStackedWidget, QVBoxLayout, QWidget)
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 POLL_MS = 15
 STATS_MS = 250
 ALPHA_STEP = 0.05
+TITLE_BAR_PX = 40  # what window decorations usually take from the screen's available height
 
 
 class MessagePage(QWidget):
@@ -141,7 +142,9 @@ class MainWindow(QMainWindow):
         self.statusBar().setSizeGripEnabled(False)
 
         self._connect()
-        self._apply_state()
+        screen = self.screen()
+        self.resize(self.default_size(screen.availableGeometry().size() if screen else None))
+        self._apply_state()  # a remembered geometry replaces the default
 
         self._frame_timer = QTimer(self)
         self._frame_timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -151,6 +154,17 @@ class MainWindow(QMainWindow):
         self._stats_timer.timeout.connect(self.refresh_status)
         self._stats_timer.start(STATS_MS)
         self.refresh_status()
+
+    def default_size(self, available: QSize | None = None) -> QSize:
+        """The first window: the whole side panel without scrolling (its scroll area is only for
+        screens smaller than that) beside the picture; capped to ``available``, less room for the
+        title bar."""
+        self.controls_scroll.setMinimumHeight(self.controls.sizeHint().height())
+        size = self.sizeHint()
+        self.controls_scroll.setMinimumHeight(0)
+        if available is not None:
+            size = size.boundedTo(QSize(available.width(), available.height() - TITLE_BAR_PX))
+        return size
 
     # ------------------------------------------------------------------ wiring
 
@@ -199,6 +213,7 @@ class MainWindow(QMainWindow):
         c._on_stabilize(c.stabilize_slider.value())
         self.pipeline.stabilize = s.stabilize
         c.set_combo(c.color_combo, s.color)
+        c.set_target_fps(self.pipeline.auto_target_fps)
         c.set_combo(c.size_combo, s.size)
         c.set_combo(c.view_combo, s.view)
         c.mirror_check.setChecked(s.mirror)
@@ -271,6 +286,7 @@ class MainWindow(QMainWindow):
             self.view.placeholder = "Connecting..." if capst.state == "connecting" else "Waiting for the engine..."
             self.source_label.setText(capst.status)
         eng = stats.engine
+        self.controls.show_size_status(self.pipeline.settings.size, eng.fps, self.pipeline.target_fps)
         if self.controls.overlay_check.isChecked():
             size = self.pipeline.settings.size
             auto = self.pipeline.target_fps
@@ -279,7 +295,7 @@ class MainWindow(QMainWindow):
                 f"display {self.display_fps:4.1f} fps   engine {eng.fps:4.1f} fps",
                 f"latency {eng.latency_ms:4.0f} ms   engine {eng.engine_ms:4.0f} ms/frame",
                 f"processing {size or 'full'}{' px' if size else ''}"
-                f"{f' (auto: holds {auto:.0f} fps)' if auto else ''}   {device}",
+                f"{f' (auto: {eng.fps:.1f} of {auto:g} fps)' if auto else ''}   {device}",
                 f"captured {capst.fps if capst else 0:4.1f} fps   skipped {eng.skipped}   errors {eng.errors}",
             ]
         else:
