@@ -189,7 +189,7 @@ def summary(d: dict[str, Any]) -> list[str]:
         f"p95 {d['latency_p95_ms']:.0f} ms, p99 {d['latency_p99_ms']:.0f} ms, max {d['latency_max_ms']:.0f} ms",
         f"{d['restarts']} engine restarts, {d['reconnects']} source reconnects, {d['errors']} engine errors; "
         f"{d['captured']} frames captured, {d['skipped']} skipped while the engine was busy",
-        memory,
+        memory if d["warmed_up"] else "memory: the warm-up was not reached, so there is no growth figure",
         f"threads {d['threads_warm']} -> {d['threads_last']} (OS {d['os_threads_warm']} -> {d['os_threads_last']}), "
         f"open files {d['open_files_warm']} -> {d['open_files_last']} from the warm-up to the end; before the start "
         f"-> after the stop: threads {d['threads_start']} -> {d['threads_end']}, "

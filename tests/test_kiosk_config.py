@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import app.cli.live as live_cli
+from app.adaptive import DEFAULT_SIZE
 from app.cli import main
 from app.errors import UserError
 from app.kiosk.config import (ITEM_KEYS, TOP_KEYS, ActiveHours, KeyChord, KioskConfig, config_from_dict,
@@ -50,6 +51,7 @@ def test_an_empty_file_gives_the_documented_defaults():
     assert config == KioskConfig(origin="kiosk.toml")
     assert (config.source, config.crossfade, config.watchdog, str(config.exit_chord)) == ("0", 1.5, 5.0, "Ctrl+Shift+Q")
     assert config.ignore_close and config.caption and not config.shuffle and config.active_hours is None
+    assert config.size == "auto" == DEFAULT_SIZE  # the window's adaptive size; a number in the file fixes it
 
 
 def test_the_config_folder_file_is_used_when_no_path_is_given():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.adaptive import DEFAULT_TARGET_FPS
+from app.adaptive import DEFAULT_SIZE, DEFAULT_TARGET_FPS
 from app.cli.common import add_engine_arguments, add_style_arguments, check_alpha, make_stylizer, parse_mix
 from app.display import check_window_libraries, no_display
 from app.temporal import DEFAULT_STRENGTH
@@ -174,7 +174,7 @@ def _probe(source) -> None:
 def run_headless(args: argparse.Namespace, opts, demo: bool = False) -> int:
     from app.capture import open_source  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
-    from app.live import DEFAULT_SIZE, LivePipeline, run_headless as run_pipeline  # noqa: PLC0415
+    from app.live import LivePipeline, run_headless as run_pipeline  # noqa: PLC0415
     from app.recorder import timestamped_path  # noqa: PLC0415
     from app.paths import videos_dir  # noqa: PLC0415
     from app.styles import StyleLibrary  # noqa: PLC0415

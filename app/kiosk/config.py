@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from app.adaptive import DEFAULT_SIZE
 from app.errors import UserError
 from app.paths import config_dir
 
@@ -139,7 +140,7 @@ class KioskConfig:
     screen: int = 0
     camera_size: tuple[int, int] = (640, 480)
     mirror: bool = False
-    size: int | str = 256  # processing short side, or "auto" (the largest that holds 20 fps)
+    size: int | str = DEFAULT_SIZE  # "auto", like the window; a number of pixels fixes it
     caption: bool = True
     caption_seconds: float = 12.0  # 0: always shown
     playlist: tuple[PlaylistItem, ...] = ()  # empty: every style in the library

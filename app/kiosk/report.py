@@ -160,7 +160,7 @@ class SoakMonitor:
         with self._lock:
             frames, first, last = self.frames, self._first, self._last
         span = last - first
-        start = self.rss_start if self.rss_start is not None else self.rss_initial
+        start = self.rss_start  # None until warmed up: growth from start-up would measure the warm-up itself
         growth = 100.0 * (self.rss_end - start) / start if start and self.rss_end is not None else None
         data: dict[str, Any] = {
             "frames": frames,

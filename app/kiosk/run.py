@@ -252,8 +252,13 @@ def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, windo
 
 def summary_line(d: dict) -> str:
     growth = d.get("rss_growth_pct")
-    mem = (f"memory {d['rss_start_mb']} -> {d['rss_end_mb']} MiB ({growth:+.1f}% after warm-up)"
-           if growth is not None else "memory n/a")
+    if not d.get("warmed_up"):
+        mem = (f"memory {d['rss_initial_mb']} -> {d['rss_end_mb']} MiB, warm-up not reached "
+               f"(no growth figure: run longer)")
+    elif growth is not None:
+        mem = f"memory {d['rss_start_mb']} -> {d['rss_end_mb']} MiB ({growth:+.1f}% after warm-up)"
+    else:
+        mem = "memory n/a"
     return (f"kiosk stopped ({d['stopped_by']}): {d['frames']} frames in {d['seconds']:.1f} s ({d['fps']:.1f} fps), "
             f"latency p95 {d['latency_p95_ms']:.0f} ms / max {d['latency_max_ms']:.0f} ms, "
             f"{d['restarts']} engine restarts, {d['reconnects']} reconnects, {mem}")
