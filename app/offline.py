@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.audio import add_audio
 from app.engine import Settings, Stylizer
 from app.errors import UserError
 from app.images import is_image_path, load_image, save_image
@@ -140,6 +141,9 @@ def stylize_video(stylizer: Stylizer, job: Job, settings: Settings, progress: bo
                 print(f"interrupted: {job.target} keeps the {writer.frames_written} frames written so far",
                       file=sys.stderr)
         writer.close()
+        problem = add_audio(job.source, job.target)
+        if problem:
+            print(f"warning: {job.target}: the audio of {job.source} could not be kept ({problem})", file=sys.stderr)
         if reader.damaged_tail:
             print(f"warning: {job.source} has a damaged tail; stylized the {writer.frames_written} "
                   "frames that decoded", file=sys.stderr)
