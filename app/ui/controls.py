@@ -15,12 +15,12 @@ COLOR_CHOICES = (("Off", "none"), ("Luminance", "luminance"), ("Histogram", "his
 SIZE_CHOICES = (("auto", None), (MIN_SIZE, f"{MIN_SIZE} px (fastest)"), (192, "192 px"),
                 (256, "256 px"), (384, "384 px"), (512, "512 px"),
                 (720, "720 px"), (None, "Full frame"))  # auto's text names the target: auto_text()
+VIEW_CHOICES = ("stylized", "side by side", "original")
 
 
 def auto_text(target_fps: float) -> str:
     """The 'auto' entry: what it aims at (what it achieves is shown beside it, in size_status)."""
     return f"Auto: largest size for {target_fps:g} fps"
-VIEW_CHOICES = ("stylized", "side by side", "original")
 
 
 def _no_focus(*widgets: QWidget) -> None:
@@ -164,7 +164,7 @@ class ControlsPanel(QWidget):
         for value, label in SIZE_CHOICES:
             self.size_combo.addItem(label or auto_text(DEFAULT_TARGET_FPS), value)
         self.size_combo.setToolTip("Short side the network works at: smaller is faster, larger is finer. "
-                                   f"Auto picks the largest size that reaches the target frame rate, "
+                                   "Auto picks the largest size that reaches the target frame rate, "
                                    f"but never below {MIN_SIZE} px, where the picture would dissolve")
         form.addWidget(self.size_combo, 2, 0, 1, 2)
         v.addLayout(form)
