@@ -13,7 +13,7 @@ from pathlib import Path
 
 import av
 
-from app.video_io import FRAGMENTED_MP4
+from app.video_io import FRAGMENTED_MP4, _reason
 
 
 def add_audio(source: Path, video: Path) -> str:
@@ -93,6 +93,3 @@ def _picture_start(container) -> float:
         return 0.0
     return float(video.start_time * Fraction(video.time_base))
 
-
-def _reason(exc: BaseException) -> str:
-    return (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).splitlines()[0][:160]
