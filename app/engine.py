@@ -24,6 +24,7 @@ from app import device as devices
 from app.errors import UserError
 from app.images import RGBImage, resize_to_fit
 from app.paths import atomic_write_bytes, cache_dir
+from app.rules import check_alpha, check_mix_weights
 from models.adain import FeatureStats, adain, adain_masked, blend_alpha, calc_mean_std, mix_stats
 from models.color import color_stats, match_color, preserve_luminance
 from models.upsample import upsample_with_detail
@@ -52,12 +53,11 @@ class Settings:
     def validate(self) -> None:
         if not self.styles:
             raise UserError("no style selected")
-        if not 0.0 <= float(self.alpha) <= 1.0:
-            raise UserError(f"alpha must be between 0 and 1, got {self.alpha}")
+        check_alpha(float(self.alpha))
         if self.weights and len(self.weights) != len(self.styles):
             raise UserError(f"{len(self.weights)} mix weights given for {len(self.styles)} styles")
-        if self.weights and (min(self.weights) < 0 or sum(self.weights) <= 0):
-            raise UserError("mix weights must be non-negative and not all zero")
+        if self.weights:
+            check_mix_weights(self.weights)
         if self.color not in COLOR_MODES:
             raise UserError(f"unknown colour mode {self.color!r}; use one of {', '.join(COLOR_MODES)}")
         if self.size is not None and not 32 <= self.size <= 4096:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from app import rules
 from app.errors import UserError
+from app.rules import check_mix_weights
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,15 +41,11 @@ def parse_mix(text: str | None, n_styles: int) -> tuple[float, ...]:
         raise UserError(f"--mix {text!r}: expected comma-separated numbers such as 0.7,0.3") from None
     if len(values) != n_styles:
         raise UserError(f"--mix has {len(values)} weights but {n_styles} --style given")
-    if min(values) < 0 or sum(values) <= 0:
-        raise UserError("--mix weights must be non-negative and not all zero")
-    return values
+    return check_mix_weights(values, "--mix weights")
 
 
 def check_alpha(alpha: float) -> float:
-    if not 0.0 <= alpha <= 1.0:
-        raise UserError(f"--alpha must be between 0 and 1, got {alpha}")
-    return alpha
+    return rules.check_alpha(alpha, "--alpha")
 
 
 def make_stylizer(args: argparse.Namespace):
