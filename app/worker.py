@@ -188,7 +188,7 @@ class EngineWorker:
         self._sinks = [*self._sinks, sink]
 
     def remove_sink(self, sink: Callable[[StylizedFrame], None]) -> None:
-        self._sinks = [s for s in self._sinks if s is not sink]
+        self._sinks = [s for s in self._sinks if s != sink]  # ==: a bound method is a new object each time
 
     # ------------------------------------------------------------------ control (any thread)
 

@@ -139,3 +139,27 @@ def test_a_still_picture_is_stylized_once_per_settings_change():
     finally:
         worker.stop()
     assert stylizer.calls == 2
+
+
+def test_a_bound_method_sink_is_removed_by_the_same_method():
+    """``obj.method`` is a new object at each access: removal must compare, not test identity."""
+
+    class Counter:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def on_frame(self, _result) -> None:
+            self.calls += 1
+
+    counter = Counter()
+    feed = FrameFeed()
+    worker = EngineWorker(FakeStylizer(), feed)
+    worker.add_sink(counter.on_frame)
+    worker.remove_sink(counter.on_frame)
+    worker.start()
+    try:
+        feed.publish(pattern_frame(1), time.monotonic())
+        assert worker.read(0, timeout=10) is not None
+    finally:
+        worker.stop()
+    assert counter.calls == 0
