@@ -23,6 +23,8 @@ from app.errors import UserError
 from app.images import load_image
 from app.recorder import Recorder, RecordingStats, save_snapshot
 from app.styles import Style
+from app.virtual_camera import (DEFAULT_FPS as CAMERA_FPS, BackendFactory, PyVirtualCamBackend, VirtualCamera,
+                                VirtualCameraStats)
 from app.worker import EngineWorker, StylizedFrame, StylizerLike, WorkerStats
 
 
@@ -45,6 +47,7 @@ class LiveOptions:
     target_fps: float = DEFAULT_TARGET_FPS  # what --size auto holds
     frames: int | None = None  # stop after this many results
     record: Path | None = None
+    virtual_camera: bool = False  # --virtual-camera: also send the results to a virtual webcam
 
 
 @dataclass(frozen=True)
@@ -55,14 +58,17 @@ class LiveStats:
     engine: WorkerStats
     captured: int  # frames into the feed, all sources together
     recording: RecordingStats | None
+    virtual_camera: VirtualCameraStats | None = None
 
 
 class LivePipeline:
     """capture -> engine -> sinks. Every method may be called from any thread."""
 
     def __init__(self, stylizer: StylizerLike, source: FrameSource | None = None, *, mirror: bool = False,
-                 skip_repeats: bool = False, backoff: Backoff | None = None) -> None:
+                 skip_repeats: bool = False, backoff: Backoff | None = None,
+                 camera_backend: BackendFactory = PyVirtualCamBackend) -> None:
         self.stylizer = stylizer
+        self.camera_backend = camera_backend  # the virtual camera's device (tests: a recording fake)
         self.feed = FrameFeed()
         self.worker = EngineWorker(stylizer, self.feed, skip_repeats=skip_repeats)
         self._backoff = backoff
@@ -72,6 +78,9 @@ class LivePipeline:
         self._source = source
         self._recorder: Recorder | None = None
         self._last_recording: RecordingStats | None = None
+        self._camera: VirtualCamera | None = None
+        self._camera_sink: Callable[[StylizedFrame], None] | None = None
+        self.last_virtual_camera: VirtualCameraStats | None = None
         self._style_ids: dict[tuple[str, float], str] = {}  # (path, mtime) -> style id
         self.styles: tuple[Style, ...] = ()  # what the engine is using now
         self._started = False
@@ -92,6 +101,7 @@ class LivePipeline:
         """Stop every thread; a recording in progress is finalised and its totals returned."""
         with self._lock:
             rec = self.stop_recording()
+            self.stop_virtual_camera()
             if self.capture is not None:
                 self.capture.stop()
             self.worker.stop()
@@ -189,7 +199,8 @@ class LivePipeline:
     def stats(self) -> LiveStats:
         rec = self._recorder.stats() if self._recorder is not None else None
         cap = self.capture.stats() if self.capture is not None else None
-        return LiveStats(cap, self.worker.stats(), self.feed.count, rec)
+        cam = self._camera.stats() if self._camera is not None else None
+        return LiveStats(cap, self.worker.stats(), self.feed.count, rec, cam)
 
     # ------------------------------------------------------------------ settings and styles
 
@@ -259,6 +270,34 @@ class LivePipeline:
             self._last_recording = rec.stop()
             return self._last_recording
 
+    # ------------------------------------------------------------------ virtual camera
+
+    @property
+    def virtual_camera(self) -> VirtualCamera | None:
+        return self._camera
+
+    def start_virtual_camera(self, fps: float = CAMERA_FPS) -> VirtualCamera:
+        """Send every result from now on to a virtual camera (its own thread; see app.virtual_camera).
+        A device that is missing or vanishes shows up in :meth:`stats`, never as an exception here."""
+        with self._lock:
+            if self._camera is not None:
+                return self._camera
+            camera = VirtualCamera(fps, self.camera_backend)
+            self._camera, self._camera_sink = camera.start(), camera.on_frame
+            self.worker.add_sink(self._camera_sink)
+            return camera
+
+    def stop_virtual_camera(self) -> VirtualCameraStats | None:
+        """Close the virtual camera (if any) and return its totals."""
+        with self._lock:
+            camera, sink, self._camera, self._camera_sink = self._camera, self._camera_sink, None, None
+            if camera is None:
+                return None
+            if sink is not None:
+                self.worker.remove_sink(sink)
+            self.last_virtual_camera = camera.stop()
+            return self.last_virtual_camera
+
     def snapshot(self, folder: Path | None = None) -> Path:
         """Save the newest stylized frame as a PNG (atomic); UserError when there is none yet."""
         frame = self.latest()
@@ -282,6 +321,7 @@ class HeadlessSummary:
     skipped: int
     errors: int
     recording: RecordingStats | None
+    virtual_camera: VirtualCameraStats | None = None
 
     def lines(self) -> list[str]:
         out = [f"{self.frames} frames in {self.seconds:.1f} s: {self.fps:.1f} fps achieved, "
@@ -294,6 +334,8 @@ class HeadlessSummary:
             out.append(f"recorded {rec.frames_written} frames at {rec.fps:.1f} fps to {rec.path}"
                        + (f" ({rec.frames_dropped} dropped: the disk was too slow)" if rec.frames_dropped else "")
                        + (f"; error: {rec.error}" if rec.error else ""))
+        if self.virtual_camera is not None:
+            out.append(self.virtual_camera.line())
         return out
 
 
@@ -365,7 +407,8 @@ def run_headless(pipeline: LivePipeline, frames: int | None, record: Path | None
         frames=n, seconds=time.monotonic() - t0, fps=(n - 1) / span if span > 0 else 0.0,
         latency_ms=1000.0 * sum(lat) / n if n else 0.0, latency_p95_ms=1000.0 * p95,
         engine_ms=1000.0 * sum(r[2] for r in results) / n if n else 0.0,
-        captured=pipeline.feed.count, skipped=st.skipped, errors=st.errors, recording=rec_stats)
+        captured=pipeline.feed.count, skipped=st.skipped, errors=st.errors, recording=rec_stats,
+        virtual_camera=pipeline.last_virtual_camera)
     for line in summary.lines():
         print(line, file=out)
     return summary

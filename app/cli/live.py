@@ -57,6 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "and print the achieved FPS and latency at the end")
     h.add_argument("--frames", type=int, metavar="N", help="stop after N stylized frames (default: until Ctrl-C)")
     h.add_argument("--record", type=Path, metavar="PATH", help="record the stylized stream to PATH (.mp4 or .mkv)")
+    o = p.add_argument_group("outputs beyond the window (see README, 'Virtual camera' and 'Remote control')")
+    o.add_argument("--virtual-camera", action="store_true",
+                   help="also send the stylized video to a virtual camera (needs pyvirtualcam, and v4l2loopback "
+                        "on Linux or OBS on Windows/macOS) that video-call apps can pick as a webcam")
     k = p.add_argument_group("kiosk (unattended installation; see README, 'Kiosk mode')")
     k.add_argument("--kiosk", action="store_true",
                    help="fullscreen installation: playlist of styles with cross-fades, no controls, self-healing; "
@@ -97,12 +101,16 @@ def options(args: argparse.Namespace):
         raise UserError(f"{args.record}: --record needs a .mp4, .mkv or .mov file name")
     if args.record is not None and not (args.record.parent if str(args.record.parent) else Path(".")).is_dir():
         raise UserError(f"{args.record.parent}: no such folder for --record")
+    if args.virtual_camera:
+        from app.virtual_camera import require_pyvirtualcam  # noqa: PLC0415
+
+        require_pyvirtualcam()
     check_kiosk_arguments(args)
     return LiveOptions(source=args.source, camera_size=parse_size(args.camera_size or "640x480"),
                        mirror=args.mirror or None,
                        styles=styles, mix=mix, alpha=args.alpha, color=args.preserve_color, size=args.size,
                        target_fps=args.target_fps, stabilize=args.stabilize,
-                       frames=args.frames, record=args.record)
+                       frames=args.frames, record=args.record, virtual_camera=args.virtual_camera)
 
 
 def check_kiosk_arguments(args: argparse.Namespace) -> None:
@@ -203,6 +211,8 @@ def run_headless(args: argparse.Namespace, opts, demo: bool = False) -> int:
     future = pipeline.select_styles(styles, opts.mix, alpha=1.0 if opts.alpha is None else opts.alpha,
                                     color=opts.color or "none")
     pipeline.set_size(opts.size or DEFAULT_SIZE, opts.target_fps)
+    if opts.virtual_camera:
+        pipeline.start_virtual_camera()
     pipeline.worker.start()
     try:
         future.result()  # the style is encoded before the clock starts

@@ -99,6 +99,8 @@ def build_window(stylizer: StylizerLike, opts: LiveOptions, library: StyleLibrar
     pipeline.start()
     if opts.record is not None:
         window.start_recording(opts.record)
+    if opts.virtual_camera:
+        window.set_virtual_camera(True)
     return window
 
 

@@ -189,15 +189,20 @@ class ControlsPanel(QWidget):
         root.addWidget(show)
 
         out = QGroupBox("Capture")
-        h = QHBoxLayout(out)
+        h = QGridLayout(out)
         self.record_button = QPushButton("Record")
         self.record_button.setCheckable(True)
         self.record_button.setStyleSheet("QPushButton:checked { background-color: #b3261e; color: white; }")
         self.record_button.setToolTip("Record the stylized video to your videos folder (Space)")
         self.snapshot_button = QPushButton("Snapshot")
         self.snapshot_button.setToolTip("Save the current stylized frame as a PNG (S)")
-        h.addWidget(self.record_button)
-        h.addWidget(self.snapshot_button)
+        self.virtual_camera_button = QPushButton("Virtual camera (V)")
+        self.virtual_camera_button.setCheckable(True)
+        self.virtual_camera_button.setToolTip("Send the stylized video to a virtual webcam that video-call apps "
+                                              "can pick (needs pyvirtualcam and v4l2loopback or OBS)")
+        h.addWidget(self.record_button, 0, 0)
+        h.addWidget(self.snapshot_button, 0, 1)
+        h.addWidget(self.virtual_camera_button, 1, 0, 1, 2)
         root.addWidget(out)
 
         root.addStretch(1)
@@ -206,7 +211,7 @@ class ControlsPanel(QWidget):
         _no_focus(self.camera_button, self.demo_button, self.open_video_button, self.open_image_button,
                   self.stabilize_slider, self.mirror_check, self.add_style_button, self.remove_style_button, self.color_combo,
                   self.size_combo, self.view_combo, self.overlay_check, self.fullscreen_button,
-                  self.record_button, self.snapshot_button, self.help_button)
+                  self.record_button, self.snapshot_button, self.virtual_camera_button, self.help_button)
         self._on_alpha(self.alpha_slider.value())
         self._on_stabilize(self.stabilize_slider.value())
 

@@ -8,6 +8,7 @@ QUIT_KEY = "Ctrl+Q"
 HOTKEYS: tuple[tuple[str, str], ...] = (
     ("Space", "start / stop recording"),
     ("S", "save a snapshot (PNG)"),
+    ("V", "virtual camera on / off"),
     ("Left / Right", "previous / next style"),
     ("Up / Down", "more / less style (alpha)"),
     ("F", "fullscreen"),

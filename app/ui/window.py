@@ -180,6 +180,7 @@ class MainWindow(QMainWindow):
         c.fullscreen_button.clicked.connect(self.toggle_fullscreen)
         c.record_button.clicked.connect(lambda _: self.toggle_record())
         c.snapshot_button.clicked.connect(lambda _: self.snapshot())
+        c.virtual_camera_button.clicked.connect(self.set_virtual_camera)
         c.add_style_button.clicked.connect(lambda _: self.add_style_dialog())
         c.remove_style_button.clicked.connect(lambda _: self.remove_selected_style())
         c.help_button.clicked.connect(lambda _: self.show_help())
@@ -311,6 +312,10 @@ class MainWindow(QMainWindow):
                 self.view.recording_text = f"REC {secs // 60:02d}:{secs % 60:02d}  {rec.frames_written} frames{dropped}"
         else:
             self.view.recording_text = ""
+        cam = stats.virtual_camera
+        if cam is not None and cam.error:
+            self.set_virtual_camera(False)
+            self.say(cam.error[:1].upper() + cam.error[1:], 0)
         self.view.update()
 
     def _show_message(self, title: str, detail: str) -> None:
@@ -547,6 +552,19 @@ class MainWindow(QMainWindow):
         self.say(f"Saved snapshot {path}")
         return path
 
+    def set_virtual_camera(self, on: bool) -> None:
+        """Start or stop sending the stylized video to a virtual camera; a problem is said, not raised."""
+        button = self.controls.virtual_camera_button
+        if not on:
+            stats = self.pipeline.stop_virtual_camera()
+            button.setChecked(False)
+            if stats is not None and not stats.error:
+                self.say(f"Virtual camera off ({stats.sent} frames sent)")
+            return
+        self.pipeline.start_virtual_camera()  # a missing package or device is reported by refresh_status
+        button.setChecked(True)
+        self.say("Virtual camera on: pick it as the webcam in your video-call app")
+
     # ------------------------------------------------------------------ window modes
 
     def toggle_fullscreen(self) -> None:
@@ -581,6 +599,8 @@ class MainWindow(QMainWindow):
             self.toggle_record()
         elif key == k.Key_S and once:
             self.snapshot()
+        elif key == k.Key_V and once:
+            self.set_virtual_camera(not self.controls.virtual_camera_button.isChecked())
         elif key == k.Key_Left:
             self.step_style(-1)
         elif key == k.Key_Right:
