@@ -24,3 +24,14 @@ def check_mix_weights(weights: Sequence[float], what: str = "mix weights") -> tu
     if not values or not all(math.isfinite(w) and w >= 0 for w in values) or sum(values) <= 0:
         raise UserError(f"{what} must be non-negative and not all zero")
     return values
+
+
+PORT_RANGE = (1, 65535)  # UDP/TCP ports a user may name (0 means "any free port" to the system)
+
+
+def check_port(port: int, what: str = "port") -> int:
+    """A network port to listen on."""
+    lo, hi = PORT_RANGE
+    if isinstance(port, bool) or not isinstance(port, int) or not lo <= port <= hi:
+        raise UserError(f"{what} must be a port number between {lo} and {hi}, got {port}")
+    return port
