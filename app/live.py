@@ -22,6 +22,7 @@ from app.engine import Settings
 from app.errors import UserError
 from app.images import load_image
 from app.recorder import Recorder, RecordingStats, save_snapshot
+from app.remote import DEFAULT_HOST
 from app.styles import Style
 from app.virtual_camera import (DEFAULT_FPS as CAMERA_FPS, BackendFactory, PyVirtualCamBackend, VirtualCamera,
                                 VirtualCameraStats)
@@ -48,6 +49,8 @@ class LiveOptions:
     frames: int | None = None  # stop after this many results
     record: Path | None = None
     virtual_camera: bool = False  # --virtual-camera: also send the results to a virtual webcam
+    osc_port: int | None = None  # --osc: listen for OSC remote control on this UDP port
+    osc_host: str = DEFAULT_HOST  # --osc-host
 
 
 @dataclass(frozen=True)

@@ -200,6 +200,9 @@ class OscServer:
         self._thread = threading.Thread(target=self._serve, name="osc-server", daemon=True)
         self._thread.start()
         log.info("listening for OSC on %s:%d", self.host, self.port)
+        if not is_loopback(self.host):
+            log.warning("OSC on %s:%d has no authentication: anyone who can reach this port can control the app",
+                        self.host, self.port)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -57,10 +57,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "and print the achieved FPS and latency at the end")
     h.add_argument("--frames", type=int, metavar="N", help="stop after N stylized frames (default: until Ctrl-C)")
     h.add_argument("--record", type=Path, metavar="PATH", help="record the stylized stream to PATH (.mp4 or .mkv)")
-    o = p.add_argument_group("outputs beyond the window (see README, 'Virtual camera' and 'Remote control')")
+    o = p.add_argument_group("beyond the window (see README, 'Virtual camera' and 'Remote control (OSC)')")
     o.add_argument("--virtual-camera", action="store_true",
                    help="also send the stylized video to a virtual camera (needs pyvirtualcam, and v4l2loopback "
                         "on Linux or OBS on Windows/macOS) that video-call apps can pick as a webcam")
+    o.add_argument("--osc", type=int, metavar="PORT",
+                   help="listen for OSC remote control (/style/next, /alpha 0.5, /record/start, /status...) on "
+                        "UDP port PORT (with --kiosk: overrides osc_port in the config)")
+    o.add_argument("--osc-host", metavar="HOST",
+                   help="address to listen for OSC on (default: 127.0.0.1, this machine only; OSC has no "
+                        "authentication, so 0.0.0.0 lets anyone on the network control the app)")
     k = p.add_argument_group("kiosk (unattended installation; see README, 'Kiosk mode')")
     k.add_argument("--kiosk", action="store_true",
                    help="fullscreen installation: playlist of styles with cross-fades, no controls, self-healing; "
@@ -84,6 +90,7 @@ def options(args: argparse.Namespace):
     from app.capture import parse_size  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
     from app.live import LiveOptions  # noqa: PLC0415
+    from app.remote import DEFAULT_HOST  # noqa: PLC0415
 
     if args.alpha is not None:
         check_alpha(args.alpha)
@@ -105,12 +112,28 @@ def options(args: argparse.Namespace):
         from app.virtual_camera import require_pyvirtualcam  # noqa: PLC0415
 
         require_pyvirtualcam()
+    check_osc_arguments(args)
     check_kiosk_arguments(args)
     return LiveOptions(source=args.source, camera_size=parse_size(args.camera_size or "640x480"),
                        mirror=args.mirror or None,
                        styles=styles, mix=mix, alpha=args.alpha, color=args.preserve_color, size=args.size,
                        target_fps=args.target_fps, stabilize=args.stabilize,
-                       frames=args.frames, record=args.record, virtual_camera=args.virtual_camera)
+                       frames=args.frames, record=args.record, virtual_camera=args.virtual_camera,
+                       osc_port=args.osc, osc_host=args.osc_host or DEFAULT_HOST)
+
+
+def check_osc_arguments(args: argparse.Namespace) -> None:
+    from app.errors import UserError  # noqa: PLC0415
+    from app.remote import require_python_osc  # noqa: PLC0415
+    from app.rules import check_port  # noqa: PLC0415
+
+    if args.osc is not None:
+        check_port(args.osc, "--osc")
+        require_python_osc()
+    if args.osc_host is not None and args.osc is None and not args.kiosk:
+        raise UserError("--osc-host needs --osc PORT")
+    if args.osc is not None and args.no_window and not args.kiosk:
+        raise UserError("--osc drives the window or the kiosk: leave out --no-window, or add --kiosk")
 
 
 def check_kiosk_arguments(args: argparse.Namespace) -> None:
@@ -240,7 +263,8 @@ def kiosk_config(args: argparse.Namespace, opts):
         playlist = tuple(PlaylistItem(i.style, i.alpha if opts.alpha is None else opts.alpha,
                                       opts.color or i.color, i.seconds) for i in config.playlist) or None
     return config.with_overrides(source=opts.source, size=opts.size, mirror=opts.mirror,
-                                 camera_size=opts.camera_size if args.camera_size else None, playlist=playlist)
+                                 camera_size=opts.camera_size if args.camera_size else None, playlist=playlist,
+                                 osc_port=opts.osc_port, osc_host=args.osc_host)
 
 
 def run_kiosk(args: argparse.Namespace, opts) -> int:

@@ -101,6 +101,12 @@ def build_window(stylizer: StylizerLike, opts: LiveOptions, library: StyleLibrar
         window.start_recording(opts.record)
     if opts.virtual_camera:
         window.set_virtual_camera(True)
+    if opts.osc_port is not None:
+        try:
+            window.start_remote(opts.osc_port, opts.osc_host)
+        except UserError:
+            window.close()  # stops the pipeline's threads before the one-line error
+            raise
     return window
 
 

@@ -25,10 +25,12 @@ from app.capture import CameraSource, describe_spec, open_source
 from app.errors import UserError
 from app.images import IMAGE_SUFFIXES, is_image_path
 from app.live import LivePipeline, SizeChoice
+from app.remote import DEFAULT_HOST, OscServer
 from app.styles import Style, StyleLibrary
 from app.ui.controls import ControlsPanel
 from app.ui.gallery import StyleGallery
 from app.ui.help import QUIT_KEY, HotkeysDialog
+from app.ui.remote import WindowRemote
 from app.ui.state import UiState, save_state
 from app.ui.view import VideoView
 from app.video_io import VIDEO_SUFFIXES
@@ -103,6 +105,7 @@ class MainWindow(QMainWindow):
         self._source_error = source_error
         self._rec_started = 0.0
         self._help: HotkeysDialog | None = None
+        self.osc: OscServer | None = None  # the OSC remote control, when asked for
         self._closing = False
 
         self.setWindowTitle("AdaIN Live")
@@ -378,6 +381,14 @@ class MainWindow(QMainWindow):
     def step_style(self, delta: int) -> None:
         self.gallery.step(delta)
 
+    def mix_styles(self, names: list[str], weights: list[float]) -> None:
+        """Use ``names`` mixed by ``weights`` (one weight per name), as Ctrl+click and the mix sliders do."""
+        self.gallery.select(names, emit=False)
+        names = self.gallery.selected_names()
+        weights = list(weights) if len(weights) == len(names) and len(names) > 1 else []
+        self.controls.mix_panel.set_styles(names, weights)
+        self._apply_styles(names, weights)
+
     def add_style_files(self, paths: list[Path]) -> list[Style]:
         """Copy images into the user styles folder (kept for next time) and use the last one."""
         added: list[Style] = []
@@ -511,6 +522,15 @@ class MainWindow(QMainWindow):
         if path:
             self.set_source_spec(path)
 
+    def pause(self) -> None:
+        """Stop reading the source (a camera is released); the last picture stays on screen."""
+        self.pipeline.pause_capture()
+        self.say("Paused", 0)
+
+    def resume(self) -> None:
+        self.pipeline.resume_capture()
+        self.say("Resumed")
+
     # ------------------------------------------------------------------ record, snapshot
 
     def start_recording(self, path: Path | None = None) -> Path | None:
@@ -564,6 +584,13 @@ class MainWindow(QMainWindow):
         self.pipeline.start_virtual_camera()  # a missing package or device is reported by refresh_status
         button.setChecked(True)
         self.say("Virtual camera on: pick it as the webcam in your video-call app")
+
+    def start_remote(self, port: int, host: str = DEFAULT_HOST) -> OscServer:
+        """Listen for OSC commands (see app.remote); UserError when the port cannot be had."""
+        if self.osc is None:
+            remote = WindowRemote(self)
+            self.osc = OscServer(remote, port, host, post=remote.post).start()
+        return self.osc
 
     # ------------------------------------------------------------------ window modes
 
@@ -648,6 +675,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._closing = True
+        if self.osc is not None:
+            self.osc.stop()
         self._frame_timer.stop()
         self._stats_timer.stop()
         if self.save_on_close:
