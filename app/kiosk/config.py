@@ -21,6 +21,8 @@ from typing import Any, Callable, Mapping
 from app.adaptive import DEFAULT_SIZE
 from app.errors import UserError
 from app.paths import config_dir
+from app.remote import DEFAULT_HOST
+from app.rules import PORT_RANGE
 
 DEFAULT_FILE = "kiosk.toml"  # looked for in the config folder when --config is not given
 COLOR_MODES = ("none", "luminance", "histogram")
@@ -152,6 +154,8 @@ class KioskConfig:
     active_hours: ActiveHours | None = None
     log_level: str = "info"
     watchdog: float = 5.0
+    osc_port: int | None = None  # listen for OSC remote control on this UDP port (None: off)
+    osc_host: str = DEFAULT_HOST
     origin: str = "defaults"  # the file it came from, for messages
 
     def seconds_of(self, item: PlaylistItem) -> float:
@@ -258,7 +262,7 @@ def _short(text: str, limit: int = 60) -> str:
 
 TOP_KEYS = ("source", "screen", "camera_size", "mirror", "size", "caption", "caption_seconds", "playlist",
             "interval", "shuffle", "crossfade", "exit_chord", "ignore_close", "active_hours", "log_level",
-            "watchdog")
+            "watchdog", "osc_port", "osc_host")
 ITEM_KEYS = ("style", "alpha", "color", "seconds")
 
 
@@ -335,6 +339,12 @@ def config_from_dict(data: Any, origin: str = "config") -> KioskConfig:
         kw["log_level"] = c.choice(t["log_level"], "log_level", LOG_LEVELS)
     if "watchdog" in t:
         kw["watchdog"] = float(c.number(t["watchdog"], "watchdog", 1.0, 3600.0))
+    if "osc_port" in t:
+        kw["osc_port"] = int(c.number(t["osc_port"], "osc_port", *PORT_RANGE, integer=True))
+    if "osc_host" in t:
+        kw["osc_host"] = c.string(t["osc_host"], "osc_host").strip()
+        if not kw["osc_host"]:
+            raise c.fail("osc_host", f"must not be empty (leave it out for {DEFAULT_HOST}, this machine only)")
     if "playlist" in t:
         items = t["playlist"]
         if not isinstance(items, list):

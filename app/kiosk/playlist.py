@@ -31,6 +31,7 @@ class PlaylistEntry:
     alpha: float = 1.0
     color: str = "none"
     caption: str = ""
+    name: str = ""  # the style's name (what a remote control asks for)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,38 @@ class Playlist:
                 return idx, start, dur, nxt
             start += dur
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ jumps (remote control)
+
+    def _start_at(self, t: float) -> tuple[float, int]:
+        """The start time and entry index of the slot playing at ``t`` (a hair past a boundary
+        counts as the next slot, so rounding never lands on the one before)."""
+        idx, start, _dur, _nxt = self._slot(max(0.0, t) + 1e-6)
+        return start, idx
+
+    def jump(self, t: float, steps: int) -> float:
+        """The start time of the slot ``steps`` slots after (negative: before) the one at ``t``.
+        Back from the very first slot goes to the last slot of the first cycle."""
+        start, _ = self._start_at(t)
+        for _ in range(abs(steps)):
+            if steps > 0:
+                start = start + self._slot(start + 1e-6)[2]
+            elif start > 1e-6:
+                start = self._start_at(start - 2e-6)[0]
+            else:
+                start = self._start_at(self.cycle_seconds - 2e-6)[0]
+        return start
+
+    def next_start_of(self, t: float, index: int) -> float:
+        """The start time of the first slot of entry ``index`` after the one playing at ``t``
+        (the current one when nothing else comes first within two cycles)."""
+        start, current = self._start_at(t)
+        probe = start
+        for _ in range(2 * len(self.entries)):
+            probe = self.jump(probe, 1)
+            if self._start_at(probe)[1] == index:
+                return probe
+        return start if current == index else probe
 
     # ------------------------------------------------------------------ state
 

@@ -95,7 +95,8 @@ def prepare_entries(stylizer, resolved: Sequence[tuple[PlaylistItem, Style, np.n
             t0 = time.monotonic()
             sid = ids[style.path] = stylizer.add_style(image)
             log.info("style %s ready (%.2f s)", style.name, time.monotonic() - t0)
-        entries.append(PlaylistEntry(sid, config.seconds_of(item), item.alpha, item.color, style.caption))
+        entries.append(PlaylistEntry(sid, config.seconds_of(item), item.alpha, item.color, style.caption,
+                                     style.name))
     return entries
 
 
@@ -168,6 +169,23 @@ def errors_are_logged() -> Iterator[None]:
         sys.excepthook, threading.excepthook = old_sys, old_thread
 
 
+@contextlib.contextmanager
+def remote_control(session: KioskSession, config: KioskConfig, out: TextIO) -> Iterator[None]:
+    """OSC remote control on ``config.osc_port`` for the length of the run (nothing when it is not set)."""
+    if config.osc_port is None:
+        yield
+        return
+    from app.kiosk.remote import KioskRemote  # noqa: PLC0415
+    from app.remote import OscServer  # noqa: PLC0415
+
+    server = OscServer(KioskRemote(session), config.osc_port, config.osc_host).start()
+    print(f"kiosk: OSC remote control on {config.osc_host}:{server.port}", file=out, flush=True)
+    try:
+        yield
+    finally:
+        server.stop()
+
+
 # ---------------------------------------------------------------------------- running
 
 
@@ -231,7 +249,7 @@ def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, windo
         session = KioskSession(config, stylizer, make_source, entries, monitor=monitor, backoff=backoff, seed=seed)
         print(f"kiosk: {len(entries)} styles on {session.pipeline.source.name}; exit with "
               f"{config.exit_chord} or Ctrl-C; log: {log_path}", file=out, flush=True)
-        with stop_on_signals(session), errors_are_logged():
+        with stop_on_signals(session), errors_are_logged(), remote_control(session, config, out):
             if window:
                 from app.ui.kiosk_window import run_kiosk_window  # noqa: PLC0415 - Qt only for the window
 

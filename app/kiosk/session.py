@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 
 from app.capture import Backoff, CameraSource, FrameSource, StreamSource
 from app.engine import Settings
+from app.errors import UserError
 from app.kiosk.config import KioskConfig
 from app.kiosk.playlist import Playlist, PlaylistEntry, caption_opacity
 from app.kiosk.report import SoakMonitor
@@ -71,6 +72,7 @@ class KioskSession:
         self.capture_restarts = 0  # sources reopened because they went silent while "live"
         self._reconnects_before = 0  # reconnects of capture threads since replaced
         self._t0 = clock()
+        self._jump_lock = threading.Lock()
         self._memo: Settings | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -139,6 +141,29 @@ class KioskSession:
             return memo
         self._memo = s
         return s
+
+    # ------------------------------------------------------------------ remote control
+
+    def skip(self, steps: int) -> None:
+        """Cut to the painting ``steps`` places later (negative: earlier) in the playlist's order."""
+        self._jump_to(lambda now: self.playlist.jump(now, steps))
+
+    def show(self, name: str) -> None:
+        """Cut to the next slot of the style ``name``; UserError when the playlist has none."""
+        indices = [i for i, e in enumerate(self.playlist.entries) if e.name == name]
+        if not indices:
+            raise UserError(f"the kiosk playlist has no style named {name!r}")
+        self._jump_to(lambda now: self.playlist.next_start_of(now, indices[0]))
+
+    def _jump_to(self, target: Callable[[float], float]) -> None:
+        with self._jump_lock:  # two remote commands at once must not both move the clock
+            now = self.elapsed()
+            self._t0 += now - target(now)
+
+    def current_style(self) -> str:
+        """The dominant painting's name (its caption when it has no name)."""
+        entry = self.playlist.entries[self.playlist.state_at(self.elapsed()).index]
+        return entry.name or entry.caption
 
     # ------------------------------------------------------------------ supervision
 
