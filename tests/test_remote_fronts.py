@@ -11,6 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
 import argparse  # noqa: E402
 import logging  # noqa: E402
 import socket  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -240,3 +241,51 @@ def test_an_exposed_server_warns_that_osc_has_no_authentication(caplog):
     server = OscServer(KioskRemote.__new__(KioskRemote), 0, "0.0.0.0").start()
     server.stop()
     assert any("no authentication" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(any(Path("/dev").glob("video*")), reason="a video device exists: it might be a real loopback")
+def test_a_kiosk_run_listens_for_osc_and_survives_a_missing_virtual_camera(tmp_path, library, capsys):
+    """The whole kiosk run: osc_port from the config, and --virtual-camera with the real pyvirtualcam
+    on a machine without v4l2loopback: the one-line reason is logged and the show goes on."""
+    from app.kiosk.config import PlaylistItem  # noqa: PLC0415
+    from app.kiosk.run import run_kiosk  # noqa: PLC0415
+    from app.paths import log_dir  # noqa: PLC0415
+    from app.virtual_camera import NO_DEVICE  # noqa: PLC0415
+
+    pytest.importorskip("pyvirtualcam")
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    config = KioskConfig(size=32, crossfade=0.2, interval=600.0, origin="test.toml", osc_port=port,
+                         playlist=tuple(PlaylistItem(n) for n in library.names()))
+    answers: list = []
+
+    def controller() -> None:  # a show controller asking for the next painting, then the status
+        client = Client(port)
+        client.sock.settimeout(0.5)
+        try:
+            for _ in range(200):
+                try:
+                    answers.append(client.status())
+                    break
+                except OSError:  # not listening yet (refused, or no answer in time)
+                    continue
+            client.sock.settimeout(20)
+            client.send("/style/next")
+            answers.append(client.status())
+        finally:
+            client.sock.close()
+
+    import threading  # noqa: PLC0415
+
+    thread = threading.Thread(target=controller)
+    thread.start()
+    rc = run_kiosk(config, lambda: micro_stylizer(tmp_path), window=False, frames=200, library=library,
+                   make_source=lambda: ScriptedSource(fps=100), warmup_frames=5, warmup_seconds=0.1, seed=1,
+                   virtual_camera=True)
+    thread.join(30)
+    assert rc == 0 and f"kiosk: OSC remote control on 127.0.0.1:{port}" in capsys.readouterr().out
+    assert [a[0] for a in answers] == library.names()[:2] and answers[1][2] == 0
+    log = (log_dir() / "kiosk.log").read_text()
+    assert NO_DEVICE in log and "kiosk stopped (frames)" in log

@@ -280,4 +280,5 @@ def run_kiosk(args: argparse.Namespace, opts) -> int:
     if window:
         check_window_libraries()
     return run(config, lambda: make_stylizer(args), window=window, duration=args.duration, frames=args.frames,
-               report=args.report, source_key="--source" if args.source is not None else None)
+               report=args.report, source_key="--source" if args.source is not None else None,
+               virtual_camera=opts.virtual_camera)

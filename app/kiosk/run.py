@@ -226,9 +226,11 @@ def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, windo
               duration: float | None = None, frames: int | None = None, report: Path | None = None,
               library: StyleLibrary | None = None, source_key: str | None = None, out: TextIO | None = None,
               warmup_frames: int = 30, warmup_seconds: float | None = None, backoff: Backoff | None = None,
-              seed: int | None = None, make_source: Callable[[], FrameSource] | None = None) -> int:
+              seed: int | None = None, make_source: Callable[[], FrameSource] | None = None,
+              virtual_camera: bool = False) -> int:
     """Check, prepare, run (fullscreen window or headless), report. Returns the exit code.
-    ``make_source`` replaces the config's source (tests, embedding)."""
+    ``make_source`` replaces the config's source (tests, embedding); ``virtual_camera`` also sends
+    the picture to a virtual camera (see app.virtual_camera)."""
     out = out or sys.stdout
     resolved = resolve_playlist(config, library or StyleLibrary())
     make_source = make_source or source_factory(config, source_key)
@@ -247,6 +249,8 @@ def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, windo
             warmup_seconds = min(60.0, 0.1 * duration) if duration else 60.0
         monitor = SoakMonitor(warmup_frames=warmup_frames, warmup_seconds=warmup_seconds)
         session = KioskSession(config, stylizer, make_source, entries, monitor=monitor, backoff=backoff, seed=seed)
+        if virtual_camera:
+            session.pipeline.start_virtual_camera()  # closed with the pipeline when the session stops
         print(f"kiosk: {len(entries)} styles on {session.pipeline.source.name}; exit with "
               f"{config.exit_chord} or Ctrl-C; log: {log_path}", file=out, flush=True)
         with stop_on_signals(session), errors_are_logged(), remote_control(session, config, out):
