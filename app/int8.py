@@ -35,6 +35,12 @@ from app.errors import UserError
 if TYPE_CHECKING:
     import openvino as ov
 
+# OpenVINO's model converter and NNCF send usage statistics to Google Analytics unless the user
+# has opted out (and keep a client id under ~/intel); both fall back to a no-op stub when the
+# openvino_telemetry package cannot be imported. This app runs offline and opens no sockets, so
+# that package is made unimportable in this process before either library loads.
+sys.modules["openvino_telemetry"] = None
+
 CALIBRATION_HEIGHT, CALIBRATION_WIDTH = 160, 216  # the live path's processing size for 4:3
 # Bump when the calibration data or the quantisation options change: it keys the cache.
 CALIBRATION_VERSION = 2

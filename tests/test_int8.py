@@ -82,6 +82,19 @@ def test_every_precision_choice_is_accepted_by_select():
 
 
 @needs_openvino
+def test_openvino_and_nncf_telemetry_stay_off():
+    """OpenVINO's converter (and NNCF, outside pytest) report usage over the network unless
+    opted out; the app runs offline, so both must have fallen back to their stubs."""
+    import importlib
+
+    from openvino.tools.ovc import telemetry_utils
+
+    with pytest.raises(ImportError):
+        importlib.import_module("openvino_telemetry")
+    assert telemetry_utils.tm.__name__.endswith("telemetry_stub")
+
+
+@needs_openvino
 def test_the_cache_is_reused_and_keyed_by_the_weights(fresh_encoder, tiny_calibration, tmp_path):
     encoder, decoder = fresh_encoder(), seeded_decoder(width=0.25)
     calibration, calls = tiny_calibration
