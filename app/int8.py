@@ -181,13 +181,14 @@ def compile_networks(encoder_model: ov.Model, decoder_model: ov.Model, threads: 
 def _read_cached(folder: Path) -> tuple[ov.Model, ov.Model] | None:
     """The pair stored in ``folder``, or None (absent, or damaged: then removed, to be rebuilt)."""
     import openvino as ov  # noqa: PLC0415
+    from openvino.frontend import GeneralFailure  # noqa: PLC0415
 
     if not (folder / "decoder.xml").is_file():
         return None
     try:
         core = ov.Core()
         return core.read_model(folder / "encoder.xml"), core.read_model(folder / "decoder.xml")
-    except (RuntimeError, OSError):  # OpenVINO reports an unreadable IR as a RuntimeError
+    except (RuntimeError, OSError, GeneralFailure):  # OpenVINO's errors for an unreadable IR
         shutil.rmtree(folder, ignore_errors=True)
         return None
 
