@@ -153,8 +153,7 @@ def format_header() -> str:
 
 
 def format_record(r: Record) -> str:
-    # int8 has no matmul peak measured beside it: its share of a float peak would mislead.
-    peak = 0.0 if "int8" in r.path else r.peak_gflops_bf16 if "bf16" in r.path else r.peak_gflops_fp32
+    peak = r.peak_gflops_bf16 if "bf16" in r.path else r.peak_gflops_fp32
     pct = f"{100 * r.achieved_gflops / peak:6.0f}%" if peak and r.gflop_per_frame else "      -"
     stages = "".join(f"{r.stages_ms.get(s, float('nan')):9.1f}" for s in STAGES)
     return (f"{r.path:<22}{f'{r.width}x{r.height}':>10}{r.latency_ms:9.1f}{r.fps:7.2f}"

@@ -6,10 +6,6 @@ import torch
 from app.errors import UserError
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-# Not a torch dtype: the per-frame networks quantised and run by OpenVINO (app.int8), on the
-# CPU only; the torch networks, which then compute only style statistics, run fp32.
-INT8 = "int8"
-PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS, INT8)  # what --precision accepts
 
 
 def cpu_supports_bf16() -> bool:
@@ -48,17 +44,9 @@ def select_device(device: str | None = None) -> torch.device:
 
 
 def select(device: str | None = None, precision: str | None = None) -> tuple[torch.device, torch.dtype]:
-    """CUDA + fp16 when a GPU exists; on CPU bf16 where supported, else fp32. Both overridable.
-
-    ``int8`` picks the CPU under an automatic device and refuses CUDA: OpenVINO's int8 path is
-    a CPU one, and on a GPU fp16 is the fast choice anyway.
-    """
-    dev = torch.device("cpu") if device in (None, "auto") and precision == INT8 else select_device(device)
-    if precision == INT8:
-        if dev.type != "cpu":
-            raise UserError(f"--precision int8 runs on the CPU only, not on {dev}; use --device cpu, or fp16 on CUDA")
-        dtype = torch.float32
-    elif precision in (None, "auto"):
+    """CUDA + fp16 when a GPU exists; on CPU bf16 where supported, else fp32. Both overridable."""
+    dev = select_device(device)
+    if precision in (None, "auto"):
         if dev.type == "cuda":
             dtype = torch.float16
         else:
@@ -66,7 +54,7 @@ def select(device: str | None = None, precision: str | None = None) -> tuple[tor
     elif precision in PRECISIONS:
         dtype = PRECISIONS[precision]
     else:
-        raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISION_CHOICES[1:])}")
+        raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     return dev, dtype
 
 

@@ -34,9 +34,6 @@ COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
 # (AdaIN target (N, C, H, W) fp32, (rows, cols) of it that hold the picture) -> the target to
 # decode. The cells beyond them, at the bottom/right, come from the frame's padding.
 FeatureFilter = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
-# (encoder, decoder) that run the frames in place of the torch modules (app.int8's quantised
-# ones): (1, 3, H, W) -> relu4_1 features, AdaIN target -> (1, 3, H, W), fp32 out.
-FrameNetworks = tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
 STYLE_SIZE = 512  # style images are encoded with their long side at most this
 PAD_MULTIPLE = 8  # three poolings down, three upsamplings up
 
@@ -93,11 +90,7 @@ class Stylizer:
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32, encoder_id: str = "custom",
-                 stats_dir: Path | None = None, style_size: int = STYLE_SIZE,
-                 frame_networks: FrameNetworks | None = None) -> None:
-        """``frame_networks`` (encoder, decoder), e.g. int8 ones, run the frames in place of
-        ``encoder`` and ``decoder``, which still compute the style statistics: those are
-        computed once per style and cached, so they keep the torch networks' precision."""
+                 stats_dir: Path | None = None, style_size: int = STYLE_SIZE) -> None:
         self.device = torch.device(device)
         self.dtype = dtype
         self.memory_format = torch.channels_last
@@ -105,7 +98,6 @@ class Stylizer:
         self.decoder = decoder.to(self.device, dtype, memory_format=self.memory_format).eval()
         for p in list(self.encoder.parameters()) + list(self.decoder.parameters()):
             p.requires_grad_(False)
-        self.frame_networks = frame_networks
         self.encoder_id = encoder_id
         self.style_size = style_size
         self.stats_dir = stats_dir
@@ -126,11 +118,6 @@ class Stylizer:
         from app import weights  # noqa: PLC0415 - weights pulls in the download machinery
 
         dev, dtype = devices.select(device, precision)
-        int8 = precision == devices.INT8
-        if int8:
-            from app import int8 as int8_runtime  # noqa: PLC0415 - OpenVINO is optional and heavy
-
-            int8_runtime.require()  # a missing package fails at once, before the weights load
         enc = weights.load_encoder(vgg)
         dec, meta = weights.load_decoder(decoder)
         enc_id = weights.encoder_id(vgg)
@@ -139,13 +126,10 @@ class Stylizer:
             warnings.warn(f"the decoder {meta['source']} was trained against another encoder "
                           f"({trained_for}, this one is {enc_id}); expect poor images", stacklevel=2)
         stats_dir = cache_dir() / "style_stats" / enc_id
-        frame_networks = int8_runtime.load_networks(enc, dec, torch.get_num_threads()) if int8 else None
-        return cls(enc, dec, dev, dtype, encoder_id=enc_id, stats_dir=stats_dir, frame_networks=frame_networks)
+        return cls(enc, dec, dev, dtype, encoder_id=enc_id, stats_dir=stats_dir)
 
     @property
     def description(self) -> str:
-        if self.frame_networks is not None:
-            return f"{self.device} int8 (OpenVINO)"
         return devices.describe(self.device, self.dtype)
 
     # ------------------------------------------------------------------ settings
@@ -273,8 +257,6 @@ class Stylizer:
         return _Prepared(full, work, padded.to(self.dtype).contiguous(memory_format=self.memory_format), mask)
 
     def encode(self, prepared: _Prepared) -> torch.Tensor:
-        if self.frame_networks is not None:
-            return self.frame_networks[0](prepared.padded)
         return self.encoder(prepared.padded)
 
     def transfer(self, content: torch.Tensor, prepared: _Prepared, settings: Settings) -> torch.Tensor:
@@ -292,8 +274,6 @@ class Stylizer:
         return blend_alpha(target, content, float(settings.alpha))
 
     def decode(self, target: torch.Tensor) -> torch.Tensor:
-        if self.frame_networks is not None:
-            return self.frame_networks[1](target)
         return self.decoder(target.to(self.dtype).contiguous(memory_format=self.memory_format))
 
     def postprocess(self, out: torch.Tensor, prepared: _Prepared, settings: Settings) -> RGBImage:

@@ -15,9 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, metavar="PATH", help="write the records as a JSON list")
     p.add_argument("--sizes", default="256x256,512x512,640x480,1280x720", help="comma-separated WxH list")
     p.add_argument("--paths", default="auto",
-                   help="comma-separated: full-fp32, full-bf16, fast-bf16, full-int8 and fast-int8 (OpenVINO), "
-                        "full-fp16 and fast-fp16 (CUDA); fast = the network below the frame's size plus detail "
-                        "upsampling; auto: all this machine runs")
+                   help="comma-separated: full-fp32, full-bf16, fast-bf16, full-fp16 and fast-fp16 (CUDA); "
+                        "fast = the network below the frame's size plus detail upsampling; auto: all this machine runs")
     p.add_argument("--runs", type=int, default=5, help="timed runs per size (medians; halved above 640x480)")
     p.add_argument("--video", type=Path, help="video for the live-pipeline figures (default: the shared demo clip)")
     p.add_argument("--live-seconds", type=float, default=15.0, help="how long to run the live pipeline")
@@ -43,22 +42,18 @@ def _sizes(text: str) -> tuple[tuple[int, int], ...]:
 def _path_names(text: str) -> list[str]:
     import torch  # noqa: PLC0415
 
-    from app import int8  # noqa: PLC0415
-    from app.device import PRECISION_CHOICES, cpu_supports_bf16  # noqa: PLC0415
+    from app.device import cpu_supports_bf16  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
 
     if text != "auto":
         names = [n.strip() for n in text.split(",") if n.strip()]
         for n in names:
             kind, _, precision = n.partition("-")
-            if kind not in ("full", "fast") or precision not in PRECISION_CHOICES[1:]:
-                raise UserError(f"--paths: unknown path {n!r}; use full-fp32, full-bf16, fast-bf16, full-int8, "
-                                "full-fp16...")
+            if kind not in ("full", "fast") or precision not in ("fp32", "bf16", "fp16"):
+                raise UserError(f"--paths: unknown path {n!r}; use full-fp32, full-bf16, fast-bf16, full-fp16...")
         return names
     cpu_half = "bf16" if cpu_supports_bf16() else "fp32"
     names = ["full-fp32"] + (["full-bf16"] if cpu_half == "bf16" else []) + [f"fast-{cpu_half}"]
-    if int8.unavailable_reason() is None:
-        names += ["full-int8", "fast-int8"]
     if torch.cuda.is_available():
         names += ["full-fp16", "fast-fp16"]
     return names

@@ -5,18 +5,15 @@ import argparse
 from pathlib import Path
 
 from app import rules
-from app.device import PRECISION_CHOICES
 from app.errors import UserError
-from app.int8 import INSTALL_HINT
 from app.rules import check_mix_weights
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("engine")
     g.add_argument("--device", default="auto", help="cpu, cuda or cuda:N (auto: CUDA when present)")
-    g.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
-                   help="network precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, AVX512-BF16 or "
-                        f"AMX, else fp32; int8: CPU only, quantised networks run by OpenVINO, needs: {INSTALL_HINT})")
+    g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="network precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, AVX512-BF16 or AMX, else fp32)")
     g.add_argument("--vgg", type=Path, metavar="PATH",
                    help="a published vgg_normalised.pth (default: the built-in normalised Keras VGG-19)")
     g.add_argument("--decoder", type=Path, metavar="PATH",
