@@ -60,13 +60,13 @@ def _remux(source: Path, video: Path, target: Path, reencode: bool) -> None:
             a_out = out.add_stream_from_template(a_in)
         start = _picture_start(src)  # seconds
         for packet in pic.demux(v_in):
-            if packet.dts is None:
-                continue
+            if packet.size == 0 or (packet.pts is None and packet.dts is None):
+                continue  # the demuxer's end marker (Matroska leaves dts unset on B-frame streams)
             packet.stream = v_out
             out.mux(packet)
         shift = round(start / a_in.time_base) if a_in.time_base else 0
         for packet in src.demux(a_in):
-            if packet.dts is None:
+            if packet.size == 0 or (packet.pts is None and packet.dts is None):
                 continue
             if reencode:
                 for frame in packet.decode():
@@ -78,7 +78,8 @@ def _remux(source: Path, video: Path, target: Path, reencode: bool) -> None:
                 continue
             if packet.pts is not None:
                 packet.pts -= shift
-                packet.dts -= shift
+                if packet.dts is not None:
+                    packet.dts -= shift
                 if packet.pts < 0:
                     continue
             packet.stream = a_out
