@@ -99,6 +99,11 @@ def _replace_between(text: str, mark: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text, count=1)
 
 
+def _stretch_start(row: str) -> str:
+    """'5,091' of a history row '| 5,091-9,452 | ...'."""
+    return row.split("|")[1].split("-")[0].strip() if row.count("|") > 1 else ""
+
+
 def _history_row(run: Path, meta: dict, m: Measurement, peer_score: quality.Score | None, shipped: bool) -> str:
     stretches = _jsonl(run / STRETCHES)
     first = stretches[0] if stretches else {"start_step": 0, "start_elapsed_s": 0}
@@ -175,8 +180,8 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
         card = _replace_between(card, STATUS_MARK, _status(meta, new, peer_score))
     history = re.search(rf"<!-- {HISTORY_MARK} -->\n(.*?)<!-- /{HISTORY_MARK} -->", card, re.S)
     row = _history_row(run, meta, new, peer_score, better)
-    stretch = row.split("|")[1]  # a stretch shipped again (insurance, then final) keeps one row
-    rows = [r for r in (history.group(1) if history else "").splitlines(keepends=True) if r.split("|")[1:2] != [stretch]]
+    start = _stretch_start(row)  # a stretch landed again (insurance, then final) keeps one row: the last
+    rows = [r for r in (history.group(1) if history else "").splitlines(keepends=True) if _stretch_start(r) != start]
     card = _replace_between(card, HISTORY_MARK, "".join(rows) + row)
     card_path.write_text(card)
     say(("shipped " if better else "not shipped, kept as the resume point ") + f"{dest}: {reason}")
