@@ -69,6 +69,8 @@ def test_fullscreen_frameless_no_cursor_just_the_picture_and_a_caption(qtbot, ma
     qtbot.waitUntil(lambda: w.view.has_frame, timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: w.view.caption_opacity > 0.9, timeout=TIMEOUT_MS)
     assert w.view.caption == "Painting 0, Artist 0 (1900)"
+    # Going fullscreen is a request the platform answers later: grab once the window has the screen.
+    qtbot.waitUntil(lambda: w.size() == w.screen().size(), timeout=TIMEOUT_MS)
     shot = image_array(w.grab().toImage())
     h, wd = shot.shape[:2]
     assert shot[h // 3: 2 * h // 3, wd // 3: 2 * wd // 3].std() > 5  # the picture is there

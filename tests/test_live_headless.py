@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import app.cli.live as live_cli
+from app import display
 from app.capture import CameraSource, SourceError
 from app.cli import main
 from app.live import LivePipeline, run_headless
@@ -79,7 +80,7 @@ def test_a_bad_source_is_one_line_and_exit_2(source, primed_home, decoder_file, 
 def test_without_a_display_the_app_runs_the_headless_demo(primed_home, decoder_file, monkeypatch, capsys):
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(live_cli.sys, "platform", "linux")
+    monkeypatch.setattr(display.sys, "platform", "linux")
     monkeypatch.setattr(live_cli, "DEMO_FRAMES", 3)
 
     def no_camera(self):
