@@ -71,6 +71,7 @@ class TrainConfig:
     recon_pixel_weight: float = 1.0
     recon_weight: float = 1.0  # scales the reconstruction loss against the AdaIN objective's
     style_bank: int = 8  # style statistics precomputed for this many crops per style image (0: encode each batch)
+    content_bank: int = 0  # content relu4_1 precomputed for this many crops per content image (0: encode each batch)
 
     def is_reconstruction(self, step: int) -> bool:
         return step < self.recon_until or (self.recon_every > 0 and step % self.recon_every == 0)
@@ -157,18 +158,11 @@ class StyleBank:
         return self.means[0].shape[0]
 
     @classmethod
-    @torch.no_grad()
     def build(cls, styles: ImageBank, trainer: "Trainer", size: int, per_image: int, gen: torch.Generator,
-              batch: int = 16, progress: bool = True) -> "StyleBank":
-        from tqdm import tqdm  # noqa: PLC0415
-
-        order = [i for i in range(len(styles)) for _ in range(per_image)]
+              progress: bool = True) -> "StyleBank":
         means: list[list[torch.Tensor]] = [[] for _ in range(4)]
         stds: list[list[torch.Tensor]] = [[] for _ in range(4)]
-        for start in tqdm(range(0, len(order), batch), desc="style bank", unit="batch", disable=not progress):
-            crops = torch.stack([styles.crop(i, size, gen) for i in order[start:start + batch]])
-            with trainer._autocast():
-                taps = trainer.encoder.taps(crops.contiguous(memory_format=torch.channels_last))
+        for taps in _encoded_crops(styles, trainer, size, per_image, gen, "style bank", progress):
             for k, tap in enumerate(taps):
                 stats = calc_mean_std(tap)
                 means[k].append(stats.mean.flatten(1).cpu())
@@ -190,6 +184,54 @@ class StyleBank:
     def load(cls, path: Path) -> "StyleBank":
         state = torch.load(path, map_location="cpu", weights_only=True)
         return cls(state["means"], state["stds"])
+
+
+class ContentBank:
+    """Every content image's relu4_1 (bf16) for ``per_image`` random crops.
+
+    An AdaIN step needs nothing else of its content crops, so sampling them here saves the
+    content encoder pass (about a sixth of a step). Reconstruction batches still crop images:
+    they need the pixels. Built once per run folder and kept there, like the style bank.
+    """
+
+    def __init__(self, features: torch.Tensor) -> None:
+        self.features = features  # (crops, 512, size/8, size/8) bf16
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    @classmethod
+    def build(cls, contents: ImageBank, trainer: "Trainer", size: int, per_image: int, gen: torch.Generator,
+              progress: bool = True) -> "ContentBank":
+        chunks = [taps[-1].to("cpu", torch.bfloat16)
+                  for taps in _encoded_crops(contents, trainer, size, per_image, gen, "content bank", progress)]
+        return cls(torch.cat(chunks))
+
+    def sample(self, n: int, gen: torch.Generator, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """``n`` random banked relu4_1 maps (n, 512, h, w), channels_last on ``device``."""
+        pick = torch.randint(len(self), (n,), generator=gen)
+        return self.features[pick].to(device, dtype).contiguous(memory_format=torch.channels_last)
+
+    def save(self, path: Path) -> None:
+        torch.save({"features": self.features}, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").replace(path)  # a GB-sized bank: written by torch, not through memory
+
+    @classmethod
+    def load(cls, path: Path) -> "ContentBank":
+        return cls(torch.load(path, map_location="cpu", weights_only=True)["features"])
+
+
+@torch.no_grad()
+def _encoded_crops(images: ImageBank, trainer: "Trainer", size: int, per_image: int, gen: torch.Generator,
+                   desc: str, progress: bool, batch: int = 16) -> Iterator[list[torch.Tensor]]:
+    """The encoder taps of ``per_image`` random crops of every image, a batch at a time."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    order = [i for i in range(len(images)) for _ in range(per_image)]
+    for start in tqdm(range(0, len(order), batch), desc=desc, unit="batch", disable=not progress):
+        crops = torch.stack([images.crop(i, size, gen) for i in order[start:start + batch]])
+        with trainer._autocast():
+            yield trainer.encoder.taps(crops.contiguous(memory_format=torch.channels_last))
 
 
 @dataclass
@@ -229,6 +271,7 @@ class Trainer:
         self.contents = contents
         self.styles = styles
         self.style_bank: StyleBank | None = None
+        self.content_bank: ContentBank | None = None
 
     # ---------------------------------------------------------------- one step
 
@@ -248,15 +291,16 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
 
     def losses(self, content: torch.Tensor, style: torch.Tensor | list[FeatureStats],
-               decoder: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               decoder: nn.Module | None = None, content_encoded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(content loss, style loss) of ``decoder`` (default: the one being trained) on one batch;
+        ``content``: images, or their relu4_1 when ``content_encoded`` (from the content bank);
         ``style``: images, or their statistics at every tap (from the style bank)."""
         content = content.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             with torch.no_grad():
                 if isinstance(style, torch.Tensor):
                     style = [calc_mean_std(t) for t in self.encoder.taps(style.contiguous(memory_format=torch.channels_last))]
-                target = adain(self.encoder(content), style[-1])
+                target = adain(content if content_encoded else self.encoder(content), style[-1])
             image = (decoder or self.decoder)(target)
             out_taps = self.encoder.taps(image)
         return content_loss(out_taps[-1], target), style_loss(out_taps, style)
@@ -290,15 +334,19 @@ class Trainer:
             loss = cfg.recon_weight * loss_r
             loss_c = loss_s = None
             recon = loss_r.item()
-        else:
+        elif self.step_count < cfg.warmup:  # a plain autoencoder: style = content
             content = self.contents.crops(cfg.batch, cfg.size, self.gen)
-            if self.step_count < cfg.warmup:
-                style: torch.Tensor | list[FeatureStats] = content
-            elif self.style_bank is not None:
-                style = self.style_bank.sample(cfg.batch, self.gen, self.device)
-            else:
-                style = self.styles.crops(cfg.batch, cfg.size, self.gen)
-            loss_c, loss_s = self.losses(content, style)
+            loss_c, loss_s = self.losses(content, content)
+            loss = loss_c + cfg.style_weight * loss_s
+        else:
+            banked = self.content_bank is not None
+            dtype = torch.bfloat16 if cfg.bf16 else torch.float32
+            content = (self.content_bank.sample(cfg.batch, self.gen, self.device, dtype) if self.content_bank is not None
+                       else self.contents.crops(cfg.batch, cfg.size, self.gen))
+            style: torch.Tensor | list[FeatureStats] = (
+                self.style_bank.sample(cfg.batch, self.gen, self.device) if self.style_bank is not None
+                else self.styles.crops(cfg.batch, cfg.size, self.gen))
+            loss_c, loss_s = self.losses(content, style, content_encoded=banked)
             loss = loss_c + cfg.style_weight * loss_s
         if not torch.isfinite(loss):
             raise RuntimeError(f"loss became {float(loss)} at step {self.step_count}")
@@ -417,17 +465,19 @@ def reconstruction_scores(trainer: Trainer, contents: list[torch.Tensor]) -> dic
     return {"recon_content": float(np.mean(lc)), "recon_psnr": float(np.mean(psnr))}
 
 
-def _style_bank(trainer: Trainer, out: Path, progress: bool) -> StyleBank:
-    """The run folder's style bank, built on first use (its key: images, crop size, count, encoder)."""
-    cfg, styles = trainer.cfg, trainer.styles
-    assert styles is not None
-    digest = hashlib.sha256(json.dumps([cfg.size, cfg.style_bank, cfg.seed, trainer.encoder_id,
-                                        [(f.name, f.stat().st_size) for f in styles.files]]).encode())
-    path = out / f"style_bank_{digest.hexdigest()[:12]}.pt"
+def _bank(kind: type[StyleBank] | type[ContentBank], images: ImageBank, per_image: int, trainer: Trainer,
+          out: Path, progress: bool) -> StyleBank | ContentBank:
+    """The run folder's style or content bank, built on first use (its key: images, crop size,
+    crops per image, seed, encoder)."""
+    cfg = trainer.cfg
+    digest = hashlib.sha256(json.dumps([cfg.size, per_image, cfg.seed, trainer.encoder_id,
+                                        [(f.name, f.stat().st_size) for f in images.files]]).encode())
+    name = "style_bank" if kind is StyleBank else "content_bank"
+    path = out / f"{name}_{digest.hexdigest()[:12]}.pt"
     if path.is_file():
-        return StyleBank.load(path)
-    bank = StyleBank.build(styles, trainer, cfg.size, cfg.style_bank, torch.Generator().manual_seed(cfg.seed),
-                           progress=progress)
+        return kind.load(path)
+    bank = kind.build(images, trainer, cfg.size, per_image, torch.Generator().manual_seed(cfg.seed),
+                      progress=progress)
     bank.save(path)
     return bank
 
@@ -481,7 +531,9 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
     if resume is not None:
         trainer.load(Path(resume))
     if cfg.style_bank:
-        trainer.style_bank = _style_bank(trainer, out, progress)
+        trainer.style_bank = _bank(StyleBank, trainer.styles, cfg.style_bank, trainer, out, progress)
+    if cfg.content_bank:
+        trainer.content_bank = _bank(ContentBank, trainer.contents, cfg.content_bank, trainer, out, progress)
     held_c, held_s = _load_folder(cfg.holdout_content_dir), _load_folder(cfg.holdout_style_dir)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     stretch = {"start_step": trainer.step_count, "start_elapsed_s": round(trainer.elapsed_s),

@@ -14,7 +14,8 @@ from PIL import Image
 from app import weights
 from app.errors import UserError
 from app.images import load_image
-from app.train import CHECKPOINT, EXPORT, LOSS_LOG, STRETCHES, ImageBank, StyleBank, TrainConfig, Trainer, run
+from app.train import (CHECKPOINT, EXPORT, LOSS_LOG, STRETCHES, ContentBank, ImageBank, StyleBank, TrainConfig,
+                       Trainer, run)
 from conftest import assert_one_line, smooth_image
 
 
@@ -286,6 +287,48 @@ def test_the_style_bank_holds_each_crops_statistics_and_training_samples_it(data
     assert [float(x) for x in from_images] == [float(x) for x in from_stats]
     trainer.style_bank = bank
     assert all(np.isfinite([trainer.step().loss for _ in range(3)]))
+
+
+def test_the_content_bank_holds_each_crops_relu4_1_and_adain_steps_sample_it(data, tmp_path, fresh_encoder):
+    trainer = _trainer(_config(data, tmp_path, batch=4), fresh_encoder)
+    bank = ContentBank.build(trainer.contents, trainer, 32, 2, torch.Generator().manual_seed(3), progress=False)
+    assert bank.features.shape == (len(trainer.contents) * 2, 512, 4, 4) and bank.features.dtype == torch.bfloat16
+    crop = trainer.contents.crop(0, 32, torch.Generator().manual_seed(3))[None]  # the bank's first crop again
+    with torch.no_grad(), trainer._autocast():
+        features = trainer.encoder(crop.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(bank.features[0].float(), features[0].float(), rtol=1e-2, atol=1e-2)
+    # The losses from banked features are the losses from the image they came from.
+    style = trainer.styles.crops(1, 32, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        from_image = trainer.losses(crop, style)
+        from_bank = trainer.losses(bank.features[:1].float(), style, content_encoded=True)
+    torch.testing.assert_close(torch.stack(from_image), torch.stack(from_bank), rtol=1e-2, atol=1e-3)
+    trainer.content_bank = bank
+    before = bank.features.clone()
+    assert all(np.isfinite([trainer.step().loss for _ in range(3)]))
+    assert torch.equal(bank.features, before)
+
+
+def test_the_content_bank_feeds_an_fp32_trainer_fp32_features(data, tmp_path, fresh_encoder):
+    trainer = _trainer(_config(data, tmp_path, batch=2, bf16=False), fresh_encoder)
+    trainer.content_bank = ContentBank.build(trainer.contents, trainer, 32, 1, torch.Generator(), progress=False)
+    assert np.isfinite(trainer.step().loss)
+
+
+def test_run_builds_the_content_bank_once_per_run_folder_and_resumes_with_it(data, tmp_path, fresh_encoder,
+                                                                              monkeypatch):
+    out = tmp_path / "run"
+    cfg = _config(data, out, content_bank=2)
+    run(cfg, encoder=fresh_encoder(), progress=False, stop_after=1)
+    assert len(list(out.glob("content_bank_*.pt"))) == 1 and not list(out.glob("*.tmp"))
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the bank was built again")
+
+    monkeypatch.setattr(ContentBank, "build", no_rebuild)
+    again = run(cfg, resume=out / CHECKPOINT, encoder=fresh_encoder(), progress=False, stop_after=1)
+    assert again.step_count == 2 and again.content_bank is not None
+    assert len(again.content_bank) == 2 * len(again.contents)
 
 
 def test_run_builds_the_style_bank_once_per_run_folder(data, tmp_path, fresh_encoder, monkeypatch):
