@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -72,6 +72,7 @@ class TrainConfig:
     recon_weight: float = 1.0  # scales the reconstruction loss against the AdaIN objective's
     style_bank: int = 8  # style statistics precomputed for this many crops per style image (0: encode each batch)
     content_bank: int = 0  # content relu4_1 precomputed for this many crops per content image (0: encode each batch)
+    student: str | None = None  # a distilled student encoder file: AdaIN in its relu4_1, VGG stays the loss network
 
     def is_reconstruction(self, step: int) -> bool:
         return step < self.recon_until or (self.recon_every > 0 and step % self.recon_every == 0)
@@ -143,12 +144,12 @@ class ImageBank:
 
 
 class StyleBank:
-    """Every style image's statistics at relu1_1..relu4_1 for ``per_image`` random crops.
+    """Every style image's statistics (``Trainer.style_targets``) for ``per_image`` random crops.
 
     The style loss and AdaIN need nothing else of a style crop (1,920 numbers), so a training
     step samples them here instead of encoding a batch of style crops: one encoder pass of four
     fewer per step. Built once per run folder and kept there (keyed by the images, crop size,
-    crops per image and encoder).
+    crops per image and encoders).
     """
 
     def __init__(self, means: list[torch.Tensor], stds: list[torch.Tensor]) -> None:
@@ -160,11 +161,12 @@ class StyleBank:
     @classmethod
     def build(cls, styles: ImageBank, trainer: "Trainer", size: int, per_image: int, gen: torch.Generator,
               progress: bool = True) -> "StyleBank":
-        means: list[list[torch.Tensor]] = [[] for _ in range(4)]
-        stds: list[list[torch.Tensor]] = [[] for _ in range(4)]
-        for taps in _encoded_crops(styles, trainer, size, per_image, gen, "style bank", progress):
-            for k, tap in enumerate(taps):
-                stats = calc_mean_std(tap)
+        means: list[list[torch.Tensor]] = []
+        stds: list[list[torch.Tensor]] = []
+        for crops in _crop_batches(styles, size, per_image, gen, "style bank", progress):
+            targets = trainer.style_targets(crops)
+            means, stds = means or [[] for _ in targets], stds or [[] for _ in targets]
+            for k, stats in enumerate(targets):
                 means[k].append(stats.mean.flatten(1).cpu())
                 stds[k].append(stats.std.flatten(1).cpu())
         return cls([torch.cat(m) for m in means], [torch.cat(s) for s in stds])
@@ -187,7 +189,7 @@ class StyleBank:
 
 
 class ContentBank:
-    """Every content image's relu4_1 (bf16) for ``per_image`` random crops.
+    """Every content image's relu4_1 (bf16; the AdaIN encoder's) for ``per_image`` random crops.
 
     An AdaIN step needs nothing else of its content crops, so sampling them here saves the
     content encoder pass (about a sixth of a step). Reconstruction batches still crop images:
@@ -201,10 +203,13 @@ class ContentBank:
         return self.features.shape[0]
 
     @classmethod
+    @torch.no_grad()
     def build(cls, contents: ImageBank, trainer: "Trainer", size: int, per_image: int, gen: torch.Generator,
               progress: bool = True) -> "ContentBank":
-        chunks = [taps[-1].to("cpu", torch.bfloat16)
-                  for taps in _encoded_crops(contents, trainer, size, per_image, gen, "content bank", progress)]
+        chunks = []
+        for crops in _crop_batches(contents, size, per_image, gen, "content bank", progress):
+            with trainer._autocast():
+                chunks.append(trainer.source(crops).to("cpu", torch.bfloat16))
         return cls(torch.cat(chunks))
 
     def sample(self, n: int, gen: torch.Generator, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -221,17 +226,15 @@ class ContentBank:
         return cls(torch.load(path, map_location="cpu", weights_only=True)["features"])
 
 
-@torch.no_grad()
-def _encoded_crops(images: ImageBank, trainer: "Trainer", size: int, per_image: int, gen: torch.Generator,
-                   desc: str, progress: bool, batch: int = 16) -> Iterator[list[torch.Tensor]]:
-    """The encoder taps of ``per_image`` random crops of every image, a batch at a time."""
+def _crop_batches(images: ImageBank, size: int, per_image: int, gen: torch.Generator, desc: str,
+                  progress: bool, batch: int = 16) -> Iterator[torch.Tensor]:
+    """``per_image`` random crops of every image, a batch at a time, channels_last (for the banks)."""
     from tqdm import tqdm  # noqa: PLC0415
 
     order = [i for i in range(len(images)) for _ in range(per_image)]
     for start in tqdm(range(0, len(order), batch), desc=desc, unit="batch", disable=not progress):
         crops = torch.stack([images.crop(i, size, gen) for i in order[start:start + batch]])
-        with trainer._autocast():
-            yield trainer.encoder.taps(crops.contiguous(memory_format=torch.channels_last))
+        yield crops.contiguous(memory_format=torch.channels_last)
 
 
 @dataclass
@@ -246,20 +249,29 @@ class StepResult:
 
 
 class Trainer:
-    """Owns the networks, optimizer and RNG; ``step()`` runs one iteration."""
+    """Owns the networks, optimizer and RNG; ``step()`` runs one iteration.
+
+    ``encoder`` (VGG-19) is the loss network; ``source`` the encoder whose relu4_1 AdaIN works in
+    and the decoder inverts: VGG itself, or a distilled student (``models.student``).
+    """
 
     def __init__(self, cfg: TrainConfig, encoder: Encoder, contents: ImageBank | None = None,
-                 styles: ImageBank | None = None, encoder_id: str | None = None) -> None:
+                 styles: ImageBank | None = None, encoder_id: str | None = None,
+                 source: Encoder | None = None) -> None:
         self.cfg = cfg
         self.encoder_id = encoder_id or weights_io.encoder_id(None)
         self.device = torch.device(cfg.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
-        # A frozen loss network: bf16 weights run ~25% faster than autocasting fp32 ones.
-        self.encoder = encoder.eval().to(self.device, torch.bfloat16 if cfg.bf16 else torch.float32,
-                                         memory_format=torch.channels_last)
+        # Frozen networks: bf16 weights run ~25% faster than autocasting fp32 ones.
+        dtype = torch.bfloat16 if cfg.bf16 else torch.float32
+        self.encoder = encoder.eval().to(self.device, dtype, memory_format=torch.channels_last)
+        self.source = self.encoder if source is None else (
+            source.eval().requires_grad_(False).to(self.device, dtype, memory_format=torch.channels_last))
+        self.source_id = None if source is None else weights_io.fingerprint(source)
         torch.manual_seed(cfg.seed)
-        self.decoder = build_decoder(width=cfg.decoder_width).to(self.device, memory_format=torch.channels_last)
+        self.decoder = build_decoder(width=cfg.decoder_width, in_channels=self.source.channels[-1]).to(
+            self.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=cfg.lr)
         # Adam at a high learning rate leaves the weights jittering around the optimum (held-out
         # style loss swung 2.2..3.2 between checkpoints); their running average does not.
@@ -290,31 +302,45 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
 
+    @torch.no_grad()
+    def style_targets(self, images: torch.Tensor) -> list[FeatureStats]:
+        """All a style loss and AdaIN need of style images: the statistics at the loss network's
+        four taps, then, for a student, its relu4_1's. The last entry is always AdaIN's."""
+        images = images.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            stats = [calc_mean_std(t) for t in self.encoder.taps(images)]
+            if self.source is not self.encoder:
+                stats.append(calc_mean_std(self.source(images)))
+        return stats
+
     def losses(self, content: torch.Tensor, style: torch.Tensor | list[FeatureStats],
                decoder: nn.Module | None = None, content_encoded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(content loss, style loss) of ``decoder`` (default: the one being trained) on one batch;
         ``content``: images, or their relu4_1 when ``content_encoded`` (from the content bank);
-        ``style``: images, or their statistics at every tap (from the style bank)."""
+        ``style``: images, or their ``style_targets`` (from the style bank)."""
         content = content.contiguous(memory_format=torch.channels_last)
+        if isinstance(style, torch.Tensor):
+            style = self.style_targets(style)
         with self._autocast():
             with torch.no_grad():
-                if isinstance(style, torch.Tensor):
-                    style = [calc_mean_std(t) for t in self.encoder.taps(style.contiguous(memory_format=torch.channels_last))]
-                target = adain(content if content_encoded else self.encoder(content), style[-1])
+                target = adain(content if content_encoded else self.source(content), style[-1])
             image = (decoder or self.decoder)(target)
             out_taps = self.encoder.taps(image)
-        return content_loss(out_taps[-1], target), style_loss(out_taps, style)
+            out_source = out_taps[-1] if self.source is self.encoder else self.source(image)
+        return content_loss(out_source, target), style_loss(out_taps, style[:4])
 
     def reconstruction(self, images: torch.Tensor, decoder: nn.Module | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(reconstruction loss, decoded images) of ``decoder`` fed the images' own relu4_1."""
+        """(reconstruction loss, decoded images) of ``decoder`` fed the images' own relu4_1; the
+        feature terms are measured by the loss network."""
         images = images.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             with torch.no_grad():
-                source_taps = self.encoder.taps(images)
-            out = (decoder or self.decoder)(source_taps[-1])
+                image_taps = self.encoder.taps(images)
+                features = image_taps[-1] if self.source is self.encoder else self.source(images)
+            out = (decoder or self.decoder)(features)
             out_taps = self.encoder.taps(out)
-        loss = reconstruction_loss(out, images, out_taps, source_taps, self.cfg.recon_pixel_weight)
+        loss = reconstruction_loss(out, images, out_taps, image_taps, self.cfg.recon_pixel_weight)
         return loss, out
 
     def step(self) -> StepResult:
@@ -413,6 +439,8 @@ class Trainer:
     def export(self, path: Path, **extra: object) -> None:
         """The averaged weights (what evaluation measured) as an fp16 decoder file."""
         weights_io.save_decoder(self.ema, path, width=self.cfg.decoder_width, steps=self.step_count,
+                                in_channels=self.source.channels[-1],
+                                **({"student": self.source_id} if self.source_id else {}),
                                 train_seconds=round(self.elapsed_s), train_size=self.cfg.size,
                                 encoder_fingerprint=self.encoder_id, **extra)
 
@@ -442,7 +470,7 @@ def evaluate(trainer: Trainer, contents: list[np.ndarray], styles: list[np.ndarr
             lc.append(float(loss_c))
             ls.append(float(loss_s))
             with trainer._autocast():
-                target = adain(trainer.encoder(c), calc_mean_std(trainer.encoder(s)))
+                target = adain(trainer.source(c), trainer.style_targets(s)[-1])
                 out = trainer.ema(target.contiguous(memory_format=torch.channels_last)).float()
             sheet[(i + 1) * tile:(i + 2) * tile, (j + 1) * tile:(j + 2) * tile] = to_rgb8(out)
     trainer.decoder.train()
@@ -470,8 +498,8 @@ def _bank(kind: type[StyleBank] | type[ContentBank], images: ImageBank, per_imag
     """The run folder's style or content bank, built on first use (its key: images, crop size,
     crops per image, seed, encoder)."""
     cfg = trainer.cfg
-    digest = hashlib.sha256(json.dumps([cfg.size, per_image, cfg.seed, trainer.encoder_id,
-                                        [(f.name, f.stat().st_size) for f in images.files]]).encode())
+    key = [cfg.size, per_image, cfg.seed, trainer.encoder_id, [(f.name, f.stat().st_size) for f in images.files]]
+    digest = hashlib.sha256(json.dumps(key + ([trainer.source_id] if trainer.source_id else [])).encode())
     name = "style_bank" if kind is StyleBank else "content_bank"
     path = out / f"{name}_{digest.hexdigest()[:12]}.pt"
     if path.is_file():
@@ -482,7 +510,8 @@ def _bank(kind: type[StyleBank] | type[ContentBank], images: ImageBank, per_imag
     return bank
 
 
-def _load_folder(folder: str | None) -> list[np.ndarray]:
+def load_folder(folder: str | None) -> list[np.ndarray]:
+    """A held-out folder's images (RGB uint8, at most 512 px), or none without a folder."""
     if not folder:
         return []
     bank = ImageBank(folder, max_side=512)
@@ -511,6 +540,47 @@ def _checkpoint_on_sigterm() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+class Steps(Protocol):
+    """What ``step_until`` drives: the decoder's Trainer, the student's Distiller."""
+
+    step_count: int
+    elapsed_s: float
+
+    def step(self) -> Any: ...  # a dataclass of the step's figures
+
+
+def step_until(trainer: Steps, end: int, total: int, log_path: Path, checkpoint: Callable[[], None],
+               checkpoint_minutes: float, deadline: float | None, progress: bool, desc: str,
+               postfix: Callable[[Any], dict[str, str]]) -> None:
+    """Step until ``end`` or the monotonic ``deadline``, logging each step as a JSON line and
+    checkpointing every few minutes; every way of stopping ends with a checkpoint."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    bar = tqdm(total=total, initial=trainer.step_count, disable=not progress, dynamic_ncols=True,
+               smoothing=0.05, desc=desc)
+    last_ckpt = time.monotonic()
+    with _checkpoint_on_sigterm():
+        try:
+            with open(log_path, "a") as log:
+                while trainer.step_count < end:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+                    t0 = time.monotonic()
+                    r = trainer.step()
+                    trainer.elapsed_s += time.monotonic() - t0
+                    log.write(json.dumps(asdict(r)) + "\n")
+                    log.flush()  # a step takes ~1 s: the log stays whole even after a SIGKILL
+                    bar.update(1)
+                    bar.set_postfix(postfix(r))
+                    if time.monotonic() - last_ckpt > checkpoint_minutes * 60:
+                        checkpoint()
+                        last_ckpt = time.monotonic()
+        finally:
+            bar.close()
+            if trainer.step_count > 0:
+                checkpoint()  # also on Ctrl-C or SIGTERM: nothing learnt is lost
+
+
 def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = None,
         encoder_id: str | None = None, progress: bool = True, stop_after: int | None = None,
         max_minutes: float | None = None,
@@ -518,23 +588,22 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
     """Train until ``cfg.iterations`` (or ``stop_after`` more steps, or ``max_minutes`` of wall
     time), checkpointing as it goes; every way of stopping ends with a checkpoint."""
     started = time.monotonic()
-    from tqdm import tqdm  # noqa: PLC0415
-
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if resume is None and (out / CHECKPOINT).exists():
         raise UserError(f"{out} already holds a training run: pass --resume {out / CHECKPOINT} "
                         "to continue it, or choose another --out")
     encoder = encoder or weights_io.load_encoder(None)
+    source = weights_io.load_student(Path(cfg.student))[0] if cfg.student else None
     trainer = Trainer(cfg, encoder, ImageBank(cfg.content_dir, cfg.max_side, "content").to(cfg.device),
-                      ImageBank(cfg.style_dir, cfg.max_side, "style").to(cfg.device), encoder_id)
+                      ImageBank(cfg.style_dir, cfg.max_side, "style").to(cfg.device), encoder_id, source)
     if resume is not None:
         trainer.load(Path(resume))
     if cfg.style_bank:
         trainer.style_bank = _bank(StyleBank, trainer.styles, cfg.style_bank, trainer, out, progress)
     if cfg.content_bank:
         trainer.content_bank = _bank(ContentBank, trainer.contents, cfg.content_bank, trainer, out, progress)
-    held_c, held_s = _load_folder(cfg.holdout_content_dir), _load_folder(cfg.holdout_style_dir)
+    held_c, held_s = load_folder(cfg.holdout_content_dir), load_folder(cfg.holdout_style_dir)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     stretch = {"start_step": trainer.step_count, "start_elapsed_s": round(trainer.elapsed_s),
                "machine": cpu_name(), "precision": "bf16" if cfg.bf16 else "fp32",
@@ -558,32 +627,16 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
             on_checkpoint(out, record)
 
     end = cfg.iterations if stop_after is None else min(cfg.iterations, trainer.step_count + stop_after)
-    bar = tqdm(total=cfg.iterations, initial=trainer.step_count, disable=not progress, dynamic_ncols=True,
-               smoothing=0.05, desc="train")
-    last_ckpt = time.monotonic()
     smooth: float | None = None  # the bar's running loss
-    with _checkpoint_on_sigterm():
-        try:
-            with open(out / LOSS_LOG, "a") as log:
-                while trainer.step_count < end:
-                    if max_minutes is not None and time.monotonic() - started >= max_minutes * 60:
-                        break
-                    t0 = time.monotonic()
-                    r = trainer.step()
-                    trainer.elapsed_s += time.monotonic() - t0
-                    log.write(json.dumps(asdict(r)) + "\n")
-                    log.flush()  # a step takes ~1 s: the log stays whole even after a SIGKILL
-                    bar.update(1)
-                    if r.recon is None:
-                        smooth = r.loss if smooth is None else 0.98 * smooth + 0.02 * r.loss
-                        bar.set_postfix(loss=f"{smooth:.3f}", c=f"{r.content:.3f}", s=f"{r.style:.4f}", lr=f"{r.lr:.1e}")
-                    else:
-                        bar.set_postfix(recon=f"{r.recon:.3f}", lr=f"{r.lr:.1e}")
-                    if time.monotonic() - last_ckpt > cfg.checkpoint_minutes * 60:
-                        checkpoint()
-                        last_ckpt = time.monotonic()
-        finally:
-            bar.close()
-            if trainer.step_count > 0:
-                checkpoint()  # also on Ctrl-C or SIGTERM: nothing learnt is lost
+
+    def postfix(r: StepResult) -> dict[str, str]:
+        nonlocal smooth
+        if r.recon is not None:
+            return {"recon": f"{r.recon:.3f}", "lr": f"{r.lr:.1e}"}
+        smooth = r.loss if smooth is None else 0.98 * smooth + 0.02 * r.loss
+        return {"loss": f"{smooth:.3f}", "c": f"{r.content:.3f}", "s": f"{r.style:.4f}", "lr": f"{r.lr:.1e}"}
+
+    step_until(trainer, end, cfg.iterations, out / LOSS_LOG, checkpoint, cfg.checkpoint_minutes,
+               deadline=None if max_minutes is None else started + max_minutes * 60,
+               progress=progress, desc="train", postfix=postfix)
     return trainer

@@ -200,7 +200,7 @@ def load_decoder(path: Path | None = None) -> tuple[nn.Sequential, dict[str, Any
         meta.update({k: v for k, v in raw.items() if k != "state_dict"})
     state = read_state_dict(path, "decoder")
     width = float(meta.get("width", 1.0))
-    net = build_decoder(width=width)
+    net = build_decoder(width=width, in_channels=int(meta.get("in_channels", 512)))
     check_and_load(net, state, path, "decoder")
     return net, meta
 
@@ -211,6 +211,30 @@ def save_decoder(net: nn.Module, path: Path, **meta: Any) -> None:
     buf = io.BytesIO()
     torch.save({"format": "adain-live-decoder", **meta, "state_dict": state}, buf)
     atomic_write_bytes(Path(path), buf.getvalue())
+
+
+# ----------------------------------------------------------------------------- fast student
+
+
+def save_student(encoder: Encoder, path: Path, **meta: Any) -> None:
+    """Write a distilled student encoder (``models.student``) in fp16 with metadata (atomic)."""
+    state = {k: v.detach().to(torch.float16).cpu() for k, v in encoder.body.state_dict().items()}
+    width = encoder.channels[-1] / 512
+    buf = io.BytesIO()
+    torch.save({"format": "adain-live-student", "width": width, **meta, "state_dict": state}, buf)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def load_student(path: Path) -> tuple[Encoder, dict[str, Any]]:
+    """A student encoder (frozen, fp32) and its metadata; anything else is one clear sentence."""
+    state = read_state_dict(path, "student encoder")  # a missing or damaged file: its clear sentence
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    if not (isinstance(raw, Mapping) and raw.get("format") == "adain-live-student"):
+        raise UserError(f"{path}: not a student encoder file (made by `python main.py distill`)")
+    meta = {k: v for k, v in raw.items() if k != "state_dict"}
+    body = vgg_normalised(width=float(meta["width"]))
+    check_and_load(body, state, path, "student encoder")
+    return Encoder(body.float()), meta
 
 
 # ----------------------------------------------------------------------------- download

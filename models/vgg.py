@@ -32,24 +32,28 @@ _PLAN_TAIL: list[tuple[int, int] | str] = [
 ]
 
 
-def _layers(plan: Iterable[tuple[int, int] | str]) -> list[nn.Module]:
+def _layers(plan: Iterable[tuple[int, int] | str], width: float = 1.0) -> list[nn.Module]:
+    scaled = lambda c: c if c == 3 else max(4, round(c * width))  # noqa: E731
     layers: list[nn.Module] = []
     for item in plan:
         if item == "M":
             layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
         else:
             cin, cout = item  # type: ignore[misc]
-            layers += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3), nn.ReLU()]
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(scaled(cin), scaled(cout), 3), nn.ReLU()]
     return layers
 
 
-def vgg_normalised(full: bool = False) -> nn.Sequential:
+def vgg_normalised(full: bool = False, width: float = 1.0) -> nn.Sequential:
     """The encoder as an nn.Sequential in the published index layout.
 
     ``full=True`` builds all 53 entries (to relu5_4) as in ``vgg_normalised.pth``;
-    the default stops at relu4_1 (index 30), all AdaIN needs.
+    the default stops at relu4_1 (index 30), all AdaIN needs. ``width`` scales every
+    3x3 conv's channels (the fast student, ``models.student``), keeping the layout.
     """
-    layers: list[nn.Module] = [nn.Conv2d(3, 3, 1)] + _layers(_PLAN)
+    if full and width != 1.0:
+        raise ValueError("only the encoder to relu4_1 has slim variants")
+    layers: list[nn.Module] = [nn.Conv2d(3, 3, 1)] + _layers(_PLAN, width)
     if full:
         layers += _layers(_PLAN_TAIL)
     return nn.Sequential(*layers)
@@ -59,6 +63,7 @@ class Encoder(nn.Module):
     """VGG-19 to relu4_1 with taps at relu1_1, relu2_1, relu3_1, relu4_1.
 
     ``forward`` returns relu4_1 only (inference); ``taps`` returns all four (training losses).
+    Frozen: a student (``models.student``) turns its gradients back on to be trained.
     """
 
     def __init__(self, body: nn.Sequential | None = None) -> None:
@@ -69,6 +74,11 @@ class Encoder(nn.Module):
         self.body = nn.Sequential(*list(body)[:ENCODER_LENGTH])
         for p in self.parameters():
             p.requires_grad_(False)
+
+    @property
+    def channels(self) -> list[int]:
+        """Channels at relu1_1, relu2_1, relu3_1, relu4_1 (64, 128, 256, 512 for VGG-19)."""
+        return [self.body[i - 1].out_channels for i in TAPS.values()]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)

@@ -84,6 +84,20 @@ def media() -> Path:
 
 
 @pytest.fixture(scope="session")
+def train_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """content/ and style/ with 12 smooth random 48x48 images each; 2-image holdout folders."""
+    from PIL import Image  # noqa: PLC0415
+
+    root = tmp_path_factory.mktemp("train_data")
+    rng = np.random.default_rng(0)
+    for folder, n in (("content", 12), ("style", 12), ("holdout_content", 2), ("holdout_style", 2)):
+        (root / folder).mkdir()
+        for i in range(n):
+            Image.fromarray(smooth_image(rng, 48, 48)).save(root / folder / f"{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
 def encoder_cache_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run ``app.weights.default_encoder()`` once, in a session home; returns its cache file."""
     from app import weights

@@ -16,19 +16,12 @@ from app.errors import UserError
 from app.images import load_image
 from app.train import (CHECKPOINT, EXPORT, LOSS_LOG, STRETCHES, ContentBank, ImageBank, StyleBank, TrainConfig,
                        Trainer, run)
-from conftest import assert_one_line, smooth_image
+from conftest import assert_one_line
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """content/ and style/ with 12 smooth random 48x48 images each; 2-image holdout folders."""
-    root = tmp_path_factory.mktemp("train_data")
-    rng = np.random.default_rng(0)
-    for folder, n in (("content", 12), ("style", 12), ("holdout_content", 2), ("holdout_style", 2)):
-        (root / folder).mkdir()
-        for i in range(n):
-            Image.fromarray(smooth_image(rng, 48, 48)).save(root / folder / f"{i:02d}.png")
-    return root
+def data(train_data) -> Path:
+    return train_data
 
 
 def _config(data: Path, out: Path, **changes) -> TrainConfig:

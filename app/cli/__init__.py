@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "styles": ("styles", "list the built-in and user styles"),
     "weights": ("weights", "download or check network weights"),
     "train": ("train", "train an AdaIN decoder on folders of content and style images"),
+    "distill": ("distill", "distil the fast student's encoder from VGG-19 (the first half of training it)"),
     "ship": ("ship", "land a training run's decoder: shipped when it measures better, else the resume point"),
     "bench": ("bench", "measure speed of each inference path on this machine"),
     "eval-temporal": ("eval_temporal", "measure flicker (temporal warping error) on a video"),

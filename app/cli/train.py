@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=300, help="first steps as a plain autoencoder")
     p.add_argument("--ema-decay", type=float, default=0.998,
                    help="evaluate and export a running average of the weights (0: the raw weights)")
-    p.add_argument("--decoder-width", type=float, default=1.0, help="channel width factor (slim decoders < 1)")
+    p.add_argument("--decoder-width", type=float, default=None,
+                   help="channel width factor (slim decoders < 1; default: 1, or the student's width)")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--holdout-content-dir", type=Path, help="held-out contents for evaluation and sample sheets")
     p.add_argument("--holdout-style-dir", type=Path, help="held-out styles for evaluation and sample sheets")
@@ -54,6 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="precompute each content image's relu4_1 for N random crops and sample them on "
                         "AdaIN batches, saving the content encoder pass (16 per image: ~2.5 GB of memory "
                         "for 600 images at 128 px; 0: encode every content batch)")
+    p.add_argument("--student", type=Path, metavar="FILE",
+                   help="train the fast student's decoder: AdaIN in this distilled encoder's relu4_1 "
+                        "(`python main.py distill` makes it), VGG-19 still measuring the losses; the "
+                        "decoder width follows the student's unless --decoder-width is given")
     p.add_argument("--recon-weight", type=float, default=1.0,
                    help="scale of the reconstruction loss against the AdaIN objective's")
 
@@ -74,6 +79,13 @@ def config(args: argparse.Namespace):
         raise UserError("--recon-until and --recon-every must be >= 0 and --recon-weight positive")
     if not 0.0 <= args.ema_decay < 1.0:
         raise UserError(f"--ema-decay must be in [0, 1), got {args.ema_decay}")
+    decoder_width = args.decoder_width
+    if args.student:
+        from app.weights import load_student  # noqa: PLC0415
+
+        student_width = float(load_student(args.student)[1]["width"])
+        decoder_width = student_width if decoder_width is None else decoder_width
+    decoder_width = 1.0 if decoder_width is None else decoder_width
     device = select_device(args.device)
     native_bf16 = device.type == "cuda" or cpu_supports_bf16()
     bf16 = False if args.no_bf16 else (native_bf16 if args.precision == "auto" else args.precision == "bf16")
@@ -81,9 +93,10 @@ def config(args: argparse.Namespace):
         content_dir=str(args.content_dir), style_dir=str(args.style_dir), out_dir=str(args.out),
         iterations=args.iterations, size=args.size, batch=args.batch, lr=args.lr, lr_min=args.lr_min,
         style_weight=args.style_weight, warmup=args.warmup, ema_decay=args.ema_decay,
-        checkpoint_minutes=args.checkpoint_minutes, decoder_width=args.decoder_width, seed=args.seed, bf16=bf16,
+        checkpoint_minutes=args.checkpoint_minutes, decoder_width=decoder_width, seed=args.seed, bf16=bf16,
         recon_until=args.recon_until, recon_every=args.recon_every, recon_weight=args.recon_weight,
         style_bank=args.style_bank, content_bank=args.content_bank, device=str(device),
+        student=str(args.student) if args.student else None,
         holdout_content_dir=str(args.holdout_content_dir) if args.holdout_content_dir else None,
         holdout_style_dir=str(args.holdout_style_dir) if args.holdout_style_dir else None,
     )

@@ -1,0 +1,174 @@
+"""Distilling the fast student's encoder from VGG-19 (``models.student``) on this CPU.
+
+The student learns VGG's four taps through 1x1 maps, on random crops of photos and paintings
+alike (the student encodes styles too). Adam with a decaying learning rate, bf16 autocast
+where the CPU has it, checkpoints that resume exactly, ``max_minutes``, and an fp16 export of
+the encoder alone: the maps serve only this regression. The student's decoder is then trained
+by ``app.train`` with ``TrainConfig.student`` pointing at the export.
+"""
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app import weights as weights_io
+from app.errors import UserError
+from app.paths import atomic_write_bytes
+from app.quality import centre_square
+from app.train import ImageBank, load_folder, step_until
+from models.student import STUDENT_WIDTH, FeatureMaps, distillation_loss, prune_from, student_encoder
+from models.vgg import Encoder
+
+CHECKPOINT = "student_checkpoint.pt"
+EXPORT = "student_fp16.pth"
+LOSS_LOG = "student_losses.jsonl"
+EVALS = "student_evals.jsonl"
+
+
+@dataclass
+class DistillConfig:
+    content_dir: str
+    style_dir: str
+    out_dir: str
+    iterations: int = 4_000
+    size: int = 128
+    batch: int = 8
+    lr: float = 1e-3
+    lr_min: float = 1e-4
+    lr_decay: float = 1e-3  # lr = max(lr_min, lr / (1 + lr_decay * step))
+    width: float = STUDENT_WIDTH
+    checkpoint_minutes: float = 5.0
+    holdout_content_dir: str | None = None
+    holdout_style_dir: str | None = None
+    eval_size: int = 256
+    seed: int = 0
+    bf16: bool = True
+    max_side: int = 768
+
+    def learning_rate(self, step: int) -> float:
+        return max(self.lr_min, self.lr / (1.0 + self.lr_decay * step))
+
+
+@dataclass
+class DistillStep:
+    step: int
+    loss: float
+    lr: float
+    seconds: float = 0.0
+
+
+class Distiller:
+    """Owns the teacher, the student and its maps, the optimizer and the RNG."""
+
+    def __init__(self, cfg: DistillConfig, teacher: Encoder, contents: ImageBank | None = None,
+                 styles: ImageBank | None = None, encoder_id: str | None = None) -> None:
+        self.cfg = cfg
+        self.encoder_id = encoder_id or weights_io.encoder_id(None)
+        torch.manual_seed(cfg.seed)
+        self.student = student_encoder(cfg.width)
+        prune_from(teacher, self.student)  # from the fp32 teacher, before it is cast
+        self.student.to(memory_format=torch.channels_last)
+        self.maps = FeatureMaps(self.student.channels, teacher.channels).to(memory_format=torch.channels_last)
+        self.teacher = teacher.eval().to(torch.bfloat16 if cfg.bf16 else torch.float32,
+                                         memory_format=torch.channels_last)
+        self.optimizer = torch.optim.Adam([*self.student.parameters(), *self.maps.parameters()], lr=cfg.lr)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.step_count = 0
+        self.elapsed_s = 0.0
+        self.contents, self.styles = contents, styles
+
+    def loss(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            with torch.no_grad():
+                target = self.teacher.taps(images)
+            return distillation_loss(self.maps(self.student.taps(images)), target)
+
+    def step(self) -> DistillStep:
+        assert self.contents is not None and self.styles is not None
+        started = time.perf_counter()
+        lr = self.cfg.learning_rate(self.step_count)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        half = self.cfg.batch // 2
+        images = torch.cat([self.contents.crops(self.cfg.batch - half, self.cfg.size, self.gen),
+                            self.styles.crops(half, self.cfg.size, self.gen)])
+        loss = self.loss(images)
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"loss became {float(loss)} at step {self.step_count}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step_count += 1
+        return DistillStep(self.step_count, loss.item(), lr, time.perf_counter() - started)
+
+    def save(self, path: Path) -> None:
+        buf = io.BytesIO()
+        torch.save({"format": "adain-live-distill", "config": asdict(self.cfg), "step": self.step_count,
+                    "elapsed_s": self.elapsed_s, "encoder_fingerprint": self.encoder_id,
+                    "student": self.student.state_dict(), "maps": self.maps.state_dict(),
+                    "optimizer": self.optimizer.state_dict(), "rng_data": self.gen.get_state()}, buf)
+        atomic_write_bytes(path, buf.getvalue())
+
+    def load(self, path: Path) -> None:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise UserError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0][:120]})") from None
+        if not (isinstance(state, dict) and state.get("format") == "adain-live-distill"):
+            raise UserError(f"{path}: not a student distillation checkpoint")
+        weights_io.check_and_load(self.student, state["student"], path, "student encoder")
+        weights_io.check_and_load(self.maps, state["maps"], path, "student maps")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.gen.set_state(state["rng_data"])
+        self.step_count, self.elapsed_s = int(state["step"]), float(state["elapsed_s"])
+
+    def export(self, path: Path, **extra: object) -> None:
+        weights_io.save_student(self.student, path, steps=self.step_count, train_seconds=round(self.elapsed_s),
+                                train_size=self.cfg.size, encoder_fingerprint=self.encoder_id, **extra)
+
+
+@torch.no_grad()
+def evaluate(distiller: Distiller, images: list[np.ndarray], size: int) -> float:
+    """The mean distillation loss over held-out images (centre squares): 0 is a perfect student,
+    4 is what maps outputting zeros would score."""
+    return float(np.mean([float(distiller.loss(centre_square(img, size))) for img in images]))
+
+
+def run(cfg: DistillConfig, resume: Path | None = None, teacher: Encoder | None = None,
+        encoder_id: str | None = None, progress: bool = True, stop_after: int | None = None,
+        max_minutes: float | None = None) -> Distiller:
+    """Distil until ``cfg.iterations`` (or ``stop_after`` more steps, or ``max_minutes``)."""
+    started = time.monotonic()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume is None and (out / CHECKPOINT).exists():
+        raise UserError(f"{out} already holds a distillation run: pass --resume {out / CHECKPOINT} "
+                        "to continue it, or choose another --out")
+    distiller = Distiller(cfg, teacher or weights_io.load_encoder(None), ImageBank(cfg.content_dir, cfg.max_side, "content"),
+                          ImageBank(cfg.style_dir, cfg.max_side, "style"), encoder_id)
+    if resume is not None:
+        distiller.load(Path(resume))
+    held = load_folder(cfg.holdout_content_dir) + load_folder(cfg.holdout_style_dir)
+    (out / "student_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    def checkpoint() -> None:
+        distiller.save(out / CHECKPOINT)
+        record: dict = {"step": distiller.step_count, "elapsed_s": round(distiller.elapsed_s)}
+        if held:
+            record["heldout_distill"] = evaluate(distiller, held, cfg.eval_size)
+        distiller.export(out / EXPORT, **{k: v for k, v in record.items() if k.startswith("heldout")})
+        with open(out / EVALS, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    end = cfg.iterations if stop_after is None else min(cfg.iterations, distiller.step_count + stop_after)
+    step_until(distiller, end, cfg.iterations, out / LOSS_LOG, checkpoint, cfg.checkpoint_minutes,
+               deadline=None if max_minutes is None else started + max_minutes * 60, progress=progress,
+               desc="distil", postfix=lambda r: {"loss": f"{r.loss:.3f}", "lr": f"{r.lr:.1e}"})
+    return distiller

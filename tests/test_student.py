@@ -1,0 +1,152 @@
+"""The fast student (models.student, app.distill, train --student): its size, its start from
+VGG's filters, a distillation that learns and resumes, and a decoder trained in its space."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app import weights
+from app.distill import CHECKPOINT, EXPORT, LOSS_LOG, DistillConfig, Distiller, run as distill
+from app.errors import UserError
+from app.flops import conv_flops
+from app.train import ContentBank, ImageBank, StyleBank, TrainConfig, Trainer
+from conftest import assert_one_line
+from models.decoder import decoder
+from models.student import FeatureMaps, distillation_loss, prune_from, student_encoder
+from models.vgg import conv_layers
+
+
+def _distill_config(data: Path, out: Path, **changes) -> DistillConfig:
+    cfg = DistillConfig(content_dir=str(data / "content"), style_dir=str(data / "style"), out_dir=str(out),
+                        iterations=1000, size=32, batch=4, checkpoint_minutes=1e9, bf16=False, eval_size=32)
+    return replace(cfg, **changes)
+
+
+def test_the_student_is_the_size_the_fast_model_issue_counts():
+    student = student_encoder()
+    slim = decoder(width=0.25, in_channels=student.channels[-1])
+    assert student.channels == [16, 32, 64, 128]
+    params = sum(p.numel() for p in student.parameters()) + sum(p.numel() for p in slim.parameters())
+    assert 400_000 < params < 480_000
+    gflop = (conv_flops(student.body, (1, 3, 480, 640)) + conv_flops(slim, (1, 128, 60, 80))) / 1e9
+    assert 17 < gflop < 20  # the full network: ~297
+
+
+def test_the_student_starts_from_the_teachers_strongest_filters(fresh_encoder):
+    teacher, student = fresh_encoder(), student_encoder()
+    prune_from(teacher, student)
+    (_, t_rgb), (_, t1), (_, t2) = conv_layers(teacher.body)[:3]
+    (_, s_rgb), (_, s1), (_, s2) = conv_layers(student.body)[:3]
+    torch.testing.assert_close(s_rgb.weight, t_rgb.weight)  # the colour transform, whole
+    strongest = t1.weight.abs().sum(dim=(1, 2, 3)).topk(16).indices.sort().values
+    torch.testing.assert_close(s1.weight, t1.weight[strongest])
+    torch.testing.assert_close(s2.weight, t2.weight[:, strongest][t2.weight[:, strongest].abs().sum(dim=(1, 2, 3))
+                                                                  .topk(16).indices.sort().values])
+
+
+def test_distillation_loss_is_zero_for_the_teacher_and_four_for_silence():
+    taps = [torch.rand(2, c, 8, 8) + 0.1 for c in (4, 8, 16, 32)]
+    assert float(distillation_loss(taps, taps)) == 0.0
+    assert float(distillation_loss([torch.zeros_like(t) for t in taps], taps)) == pytest.approx(4.0)
+    maps = FeatureMaps([16, 32, 64, 128], [64, 128, 256, 512])
+    assert [m.out_channels for m in maps.maps] == [64, 128, 256, 512]
+
+
+def test_distillation_learns_the_teachers_features(train_data, tmp_path, fresh_encoder):
+    d = Distiller(_distill_config(train_data, tmp_path, lr=3e-3), fresh_encoder(),
+                  ImageBank(train_data / "content"), ImageBank(train_data / "style"))
+    fixed = ImageBank(train_data / "content").crops(4, 32, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        before = float(d.loss(fixed))
+    for _ in range(40):
+        d.step()
+    with torch.no_grad():
+        after = float(d.loss(fixed))
+    assert after < 0.7 * before
+
+
+def test_distill_resumes_exactly_and_exports_a_student_the_trainer_loads(train_data, tmp_path, fresh_encoder):
+    out = tmp_path / "run"
+    cfg = _distill_config(train_data, out, holdout_content_dir=str(train_data / "holdout_content"))
+    straight = distill(cfg, teacher=fresh_encoder(), progress=False, stop_after=4)
+    resumed_cfg = replace(cfg, out_dir=str(tmp_path / "halves"))
+    distill(resumed_cfg, teacher=fresh_encoder(), progress=False, stop_after=2)
+    halves = distill(resumed_cfg, resume=tmp_path / "halves" / CHECKPOINT, teacher=fresh_encoder(),
+                     progress=False, stop_after=2)
+    assert halves.step_count == straight.step_count == 4
+    for a, b in zip(straight.student.parameters(), halves.student.parameters()):
+        torch.testing.assert_close(a, b)
+    assert len((out / LOSS_LOG).read_text().splitlines()) == 4
+    student, meta = weights.load_student(out / EXPORT)
+    assert meta["steps"] == 4 and meta["width"] == 0.25 and np.isfinite(meta["heldout_distill"])
+    for a, b in zip(student.parameters(), straight.student.parameters()):
+        torch.testing.assert_close(a, b.float(), atol=2e-3, rtol=2e-3)  # fp16 on disk
+
+
+def test_a_file_that_is_not_a_student_is_one_clear_sentence(tmp_path, decoder_file):
+    for path in (decoder_file, tmp_path / "missing.pth"):
+        with pytest.raises(UserError) as err:
+            weights.load_student(path)
+        assert_one_line(str(err.value))
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="junk.pth"):
+        weights.load_student(tmp_path / "junk.pth")
+
+
+@pytest.fixture
+def student_trainer(train_data, tmp_path, fresh_encoder) -> Trainer:
+    student = student_encoder()
+    prune_from(fresh_encoder(), student)
+    cfg = TrainConfig(content_dir=str(train_data / "content"), style_dir=str(train_data / "style"),
+                      out_dir=str(tmp_path), size=32, batch=2, warmup=0, bf16=False, decoder_width=0.25,
+                      checkpoint_minutes=1e9, eval_size=32, recon_every=2)
+    return Trainer(cfg, fresh_encoder(), ImageBank(cfg.content_dir), ImageBank(cfg.style_dir), source=student)
+
+
+def test_the_students_decoder_works_in_the_students_space_and_vgg_measures_it(student_trainer):
+    t = student_trainer
+    assert t.decoder[1].in_channels == 128
+    crops = t.styles.crops(2, 32, torch.Generator().manual_seed(2))
+    targets = t.style_targets(crops)
+    assert [s.mean.shape[1] for s in targets] == [64, 128, 256, 512, 128]  # VGG's four, then AdaIN's
+    content = t.contents.crops(2, 32, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        from_images, from_stats = t.losses(content, crops), t.losses(content, targets)
+    assert [float(x) for x in from_images] == [float(x) for x in from_stats]
+    t.style_bank = StyleBank.build(t.styles, t, 32, 1, torch.Generator(), progress=False)
+    t.content_bank = ContentBank.build(t.contents, t, 32, 1, torch.Generator(), progress=False)
+    assert len(t.style_bank.means) == 5 and t.content_bank.features.shape[1] == 128
+    results = [t.step() for _ in range(4)]  # AdaIN and reconstruction batches alike
+    assert all(np.isfinite(r.loss) for r in results) and any(r.recon is not None for r in results)
+
+
+def test_the_students_decoder_exports_and_loads_with_its_input_width(student_trainer, tmp_path):
+    student_trainer.export(tmp_path / "dec.pth")
+    net, meta = weights.load_decoder(tmp_path / "dec.pth")
+    assert meta["in_channels"] == 128 and meta["width"] == 0.25 and meta["student"] == student_trainer.source_id
+    assert net(torch.rand(1, 128, 4, 4)).shape == (1, 3, 32, 32)
+
+
+def test_train_with_a_missing_student_is_one_clear_sentence(train_data, tmp_path, capsys, primed_home):
+    from app.cli import main
+
+    rc = main(["train", "--content-dir", str(train_data / "content"), "--style-dir", str(train_data / "style"),
+               "--out", str(tmp_path / "run"), "--student", str(tmp_path / "nope.pth")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nope.pth" in err
+    assert_one_line(err.strip())
+
+
+def test_the_distill_command_runs_and_reports_its_export(train_data, tmp_path, capsys, primed_home):
+    from app.cli import main
+
+    out = tmp_path / "student"
+    rc = main(["distill", "--content-dir", str(train_data / "content"), "--style-dir", str(train_data / "style"),
+               "--out", str(out), "--iterations", "2", "--size", "32", "--batch", "2", "--precision", "fp32"])
+    assert rc == 0 and str(out / EXPORT) in capsys.readouterr().out
+    assert [json.loads(line)["step"] for line in (out / LOSS_LOG).read_text().splitlines()] == [1, 2]
