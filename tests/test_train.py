@@ -172,6 +172,27 @@ def test_warm_start_from_exported_decoder(data, tmp_path, fresh_encoder):
         _trainer(replace(cfg, decoder_width=0.5), fresh_encoder).load(out / EXPORT)
 
 
+def test_a_warm_start_ramps_the_learning_rate_and_keeps_the_average_at_the_file(data, tmp_path, fresh_encoder):
+    out = tmp_path / "run"
+    cfg = _config(data, out, warm_start_ramp=4, ema_decay=0.99)
+    run(cfg, encoder=fresh_encoder(), progress=False, stop_after=2)
+    warm = _trainer(cfg, fresh_encoder)
+    warm.load(out / EXPORT)
+    loaded = warm.decoder[1].weight.detach().clone()
+    lrs = [warm.step().lr for _ in range(5)]
+    assert lrs[:4] == pytest.approx([cfg.learning_rate(2) / 4, cfg.learning_rate(3) / 2, cfg.learning_rate(4) * 3 / 4,
+                                     cfg.learning_rate(5)]) and lrs[4] == pytest.approx(cfg.learning_rate(6))
+    # The average moved only 1 - 0.99^5 of the way from the file towards the new weights.
+    moved = (warm.ema[1].weight - loaded).abs().max() / (warm.decoder[1].weight.detach() - loaded).abs().max()
+    assert float(moved) < 0.1
+    # A checkpoint keeps the ramp's origin: resuming does not restart it.
+    warm.save(tmp_path / "ckpt.pt")
+    again = _trainer(cfg, fresh_encoder)
+    again.load(tmp_path / "ckpt.pt")
+    assert again.warm_start_step == 2 and again.ema_warm
+    assert again.step().lr == pytest.approx(cfg.learning_rate(7))
+
+
 def test_resume_from_garbage_is_a_user_error(data, tmp_path, fresh_encoder):
     bad = tmp_path / "ckpt.pt"
     bad.write_bytes(b"not a checkpoint")

@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=300, help="first steps as a plain autoencoder")
     p.add_argument("--ema-decay", type=float, default=0.998,
                    help="evaluate and export a running average of the weights (0: the raw weights)")
+    p.add_argument("--warm-start-ramp", type=int, default=200, metavar="STEPS",
+                   help="after a warm start from a decoder file (a fresh optimizer), ramp the learning rate "
+                        "up over this many steps; the weight average starts from the file at full decay")
     p.add_argument("--decoder-width", type=float, default=None,
                    help="channel width factor (slim decoders < 1; default: 1, or the student's width)")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
@@ -77,6 +80,8 @@ def config(args: argparse.Namespace):
         raise UserError(f"--style-bank and --content-bank must be >= 0, got {args.style_bank}, {args.content_bank}")
     if args.recon_until < 0 or args.recon_every < 0 or args.recon_weight <= 0:
         raise UserError("--recon-until and --recon-every must be >= 0 and --recon-weight positive")
+    if args.warm_start_ramp < 0:
+        raise UserError(f"--warm-start-ramp must be >= 0, got {args.warm_start_ramp}")
     if not 0.0 <= args.ema_decay < 1.0:
         raise UserError(f"--ema-decay must be in [0, 1), got {args.ema_decay}")
     decoder_width = args.decoder_width
@@ -93,6 +98,7 @@ def config(args: argparse.Namespace):
         content_dir=str(args.content_dir), style_dir=str(args.style_dir), out_dir=str(args.out),
         iterations=args.iterations, size=args.size, batch=args.batch, lr=args.lr, lr_min=args.lr_min,
         style_weight=args.style_weight, warmup=args.warmup, ema_decay=args.ema_decay,
+        warm_start_ramp=args.warm_start_ramp,
         checkpoint_minutes=args.checkpoint_minutes, decoder_width=decoder_width, seed=args.seed, bf16=bf16,
         recon_until=args.recon_until, recon_every=args.recon_every, recon_weight=args.recon_weight,
         style_bank=args.style_bank, content_bank=args.content_bank, device=str(device),
