@@ -21,7 +21,7 @@ from app import weights as weights_io
 from app.errors import UserError
 from app.paths import atomic_write_bytes
 from app.quality import centre_square
-from app.train import ImageBank, load_folder, step_until
+from app.train import ImageBank, held_out, step_until
 from models.student import STUDENT_WIDTH, FeatureMaps, distillation_loss, prune_from, student_encoder
 from models.vgg import Encoder
 
@@ -155,7 +155,7 @@ def run(cfg: DistillConfig, resume: Path | None = None, teacher: Encoder | None 
                           ImageBank(cfg.style_dir, cfg.max_side, "style"), encoder_id)
     if resume is not None:
         distiller.load(Path(resume))
-    held = load_folder(cfg.holdout_content_dir) + load_folder(cfg.holdout_style_dir)
+    held = held_out(cfg.holdout_content_dir) + held_out(cfg.holdout_style_dir)
     (out / "student_config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     def checkpoint() -> None:

@@ -121,3 +121,22 @@ def resize_to_fit(rgb: RGBImage, max_side: int) -> RGBImage:
 
 def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def image_files(folder: str | Path, what: str = "image") -> list[Path]:
+    """The image files under ``folder`` (recursively, sorted); a missing or empty folder is a
+    UserError that names the folder and ``what`` it should hold."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such {what} folder")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
+    if not files:
+        raise UserError(f"{folder}: no {what} images in it")
+    return files
+
+
+def load_folder(folder: str | Path, what: str = "image", max_side: int | None = None) -> list[RGBImage]:
+    """Every image of a folder (see ``image_files``), RGB uint8, at most ``max_side`` px."""
+    images = [load_image(f) for f in image_files(folder, what)]
+    return images if max_side is None else [resize_to_fit(img, max_side) for img in images]
+

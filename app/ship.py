@@ -21,7 +21,7 @@ import numpy as np
 
 from app import peer, quality, weights
 from app.errors import UserError
-from app.images import is_image_path, load_image
+from app.images import load_folder
 from app.train import EVALS, EXPORT, STRETCHES, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,15 +55,6 @@ class ShipReport:
     current: Measurement | None
     peer: quality.Score | None
     destination: Path
-
-
-def _images(folder: Path) -> list[np.ndarray]:
-    if not folder.is_dir():
-        raise UserError(f"{folder}: no such held-out folder")
-    paths = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
-    if not paths:
-        raise UserError(f"{folder}: no held-out images in it")
-    return [load_image(p) for p in paths]
 
 
 def measure(decoder: Path, contents: list[np.ndarray], styles: list[np.ndarray],
@@ -142,8 +133,8 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
     if not candidate.is_file():
         raise UserError(f"{run}: no {EXPORT} in it (train first)")
     cfg = TrainConfig(**json.loads((run / "config.json").read_text()))
-    contents = _images(Path(holdout_content or cfg.holdout_content_dir or ""))
-    styles = _images(Path(holdout_style or cfg.holdout_style_dir or ""))
+    contents = load_folder(Path(holdout_content or cfg.holdout_content_dir or ""), "held-out")
+    styles = load_folder(Path(holdout_style or cfg.holdout_style_dir or ""), "held-out")
     _, meta = weights.load_decoder(candidate)  # refuses anything that does not load cleanly
     if meta.get("encoder_fingerprint") != weights.encoder_id(None):
         raise UserError(f"{candidate}: trained against encoder {meta.get('encoder_fingerprint')}, "

@@ -27,7 +27,7 @@ from torch import nn
 
 from app.device import cpu_name
 from app.errors import UserError
-from app.images import is_image_path, load_image, resize_to_fit, save_image
+from app.images import image_files, load_folder, load_image, resize_to_fit, save_image
 from app.paths import atomic_write_bytes
 from app.quality import centre_square, to_rgb8
 from app import weights as weights_io
@@ -99,15 +99,9 @@ class ImageBank:
     """All images of a folder, decoded once into memory, sampled as random square crops."""
 
     def __init__(self, folder: str | Path, max_side: int = 768, what: str = "image") -> None:
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise UserError(f"{folder}: no such {what} folder")
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
-        if not files:
-            raise UserError(f"{folder}: no images found")
-        self.files = files
+        self.files = image_files(folder, what)
         self.images = [torch.from_numpy(resize_to_fit(load_image(f), max_side)).permute(2, 0, 1)
-                       for f in files]
+                       for f in self.files]
         self.device = torch.device("cpu")
 
     def to(self, device: torch.device | str) -> "ImageBank":
@@ -524,12 +518,10 @@ def _bank(kind: type[StyleBank] | type[ContentBank], images: ImageBank, per_imag
     return bank
 
 
-def load_folder(folder: str | None) -> list[np.ndarray]:
-    """A held-out folder's images (RGB uint8, at most 512 px), or none without a folder."""
-    if not folder:
-        return []
-    bank = ImageBank(folder, max_side=512)
-    return [img.permute(1, 2, 0).numpy() for img in bank.images]
+def held_out(folder: str | None) -> list[np.ndarray]:
+    """A held-out folder's images (at most 512 px, as every evaluation in the history was), or
+    none without a folder."""
+    return load_folder(folder, "held-out", max_side=512) if folder else []
 
 
 # -------------------------------------------------------------------- the loop
@@ -617,7 +609,7 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
         trainer.style_bank = _bank(StyleBank, trainer.styles, cfg.style_bank, trainer, out, progress)
     if cfg.content_bank:
         trainer.content_bank = _bank(ContentBank, trainer.contents, cfg.content_bank, trainer, out, progress)
-    held_c, held_s = load_folder(cfg.holdout_content_dir), load_folder(cfg.holdout_style_dir)
+    held_c, held_s = held_out(cfg.holdout_content_dir), held_out(cfg.holdout_style_dir)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     stretch = {"start_step": trainer.step_count, "start_elapsed_s": round(trainer.elapsed_s),
                "machine": cpu_name(), "precision": "bf16" if cfg.bf16 else "fp32",

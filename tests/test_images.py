@@ -364,3 +364,19 @@ def test_resize_to_fit_downscales_only():
 def test_is_image_path():
     assert images.is_image_path(Path("a.JPG")) and images.is_image_path(Path("b.webp"))
     assert not images.is_image_path(Path("c.mp4")) and not images.is_image_path(Path("d"))
+
+
+def test_load_folder_reads_every_image_below_it_and_names_what_is_missing(tmp_path):
+    from app.images import load_folder
+
+    (tmp_path / "sub").mkdir()
+    save_image(np.zeros((40, 80, 3), np.uint8), tmp_path / "a.png")
+    save_image(np.full((16, 16, 3), 255, np.uint8), tmp_path / "sub" / "b.jpg")
+    (tmp_path / "notes.txt").write_text("not an image")
+    images = load_folder(tmp_path, max_side=20)
+    assert [img.shape for img in images] == [(10, 20, 3), (16, 16, 3)]  # sorted, recursive, shrunk only
+    with pytest.raises(UserError, match="no such held-out folder"):
+        load_folder(tmp_path / "missing", "held-out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no style images in it"):
+        load_folder(tmp_path / "empty", "style")

@@ -25,18 +25,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_engine_arguments(p)
 
 
-def _images(folder: Path) -> list:
-    from app.errors import UserError  # noqa: PLC0415
-    from app.images import is_image_path, load_image  # noqa: PLC0415
-
-    if not folder.is_dir():
-        raise UserError(f"{folder}: not a folder")
-    paths = sorted(p for p in folder.iterdir() if is_image_path(p))
-    if not paths:
-        raise UserError(f"{folder}: no images in it")
-    return [load_image(p) for p in paths]
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # noqa: PLC0415
 
@@ -44,12 +32,12 @@ def run(args: argparse.Namespace) -> int:
     from app.cli.common import make_stylizer  # noqa: PLC0415
     from app.engine import Settings  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
-    from app.images import save_image  # noqa: PLC0415
+    from app.images import load_folder, save_image  # noqa: PLC0415
     from app.weights import default_encoder  # noqa: PLC0415
 
     if args.size < 64:
         raise UserError(f"--size must be at least 64, got {args.size}")
-    contents, styles = _images(args.content_dir), _images(args.style_dir)
+    contents, styles = load_folder(args.content_dir, "content"), load_folder(args.style_dir, "style")
     stylizer = make_stylizer(args)
 
     def ours(content, style):
