@@ -37,6 +37,15 @@ def to_rgb8(t: torch.Tensor) -> RGBImage:
     return (t[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
 
 
+def psnr(output: RGBImage | torch.Tensor, reference: RGBImage | torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB: tensors in [0, 1], or RGB uint8 arrays."""
+    if isinstance(output, torch.Tensor) and isinstance(reference, torch.Tensor):
+        mse = float(F.mse_loss(output.float().clamp(0, 1), reference.float()))
+    else:
+        mse = float(np.mean((np.asarray(output, np.float64) - np.asarray(reference, np.float64)) ** 2)) / 255.0 ** 2
+    return 10 * float(np.log10(1.0 / max(mse, 1e-10)))
+
+
 class LossMeter:
     """Content and style loss of an output picture for a (content, style) pair."""
 

@@ -73,8 +73,7 @@ def measure(decoder: Path, contents: list[np.ndarray], styles: list[np.ndarray],
     for c in squares:
         out = at_alpha(0.0)(c, c)
         recon_c.append(meter(c, c, out)[0])
-        mse = float(np.mean((out.astype(np.float64) - c.astype(np.float64)) ** 2)) / 255.0 ** 2
-        psnr.append(10 * np.log10(1.0 / max(mse, 1e-10)))
+        psnr.append(quality.psnr(out, c))
     return Measurement(score.content, score.style, float(np.mean(recon_c)), float(np.mean(psnr)))
 
 

@@ -29,7 +29,7 @@ from app.device import cpu_name
 from app.errors import UserError
 from app.images import image_files, load_folder, load_image, resize_to_fit, save_image
 from app.paths import atomic_write_bytes
-from app.quality import centre_square, to_rgb8
+from app.quality import centre_square, psnr, to_rgb8
 from app import weights as weights_io
 from models.adain import FeatureStats, adain, calc_mean_std
 from models.decoder import decoder as build_decoder
@@ -489,16 +489,15 @@ def evaluate(trainer: Trainer, contents: list[np.ndarray], styles: list[np.ndarr
 def reconstruction_scores(trainer: Trainer, contents: list[torch.Tensor]) -> dict[str, float]:
     """Alpha 0 (the decoder fed each content's own relu4_1): the relu4_1 content loss and the
     PSNR against the photo. A decoder that inverts the encoder gives the photo back here."""
-    lc, psnr = [], []
+    lc, db = [], []
     for c in contents:
         _, out = trainer.reconstruction(c, decoder=trainer.ema)
         out = out.float().clamp(0, 1)
         with trainer._autocast():
             lc.append(float(content_loss(trainer.encoder(out.contiguous(memory_format=torch.channels_last)),
                                          trainer.encoder(c.contiguous(memory_format=torch.channels_last)))))
-        mse = float(F.mse_loss(out, c.float()))
-        psnr.append(10 * np.log10(1.0 / max(mse, 1e-10)))
-    return {"recon_content": float(np.mean(lc)), "recon_psnr": float(np.mean(psnr))}
+        db.append(psnr(out, c))
+    return {"recon_content": float(np.mean(lc)), "recon_psnr": float(np.mean(db))}
 
 
 def _bank(kind: type[StyleBank] | type[ContentBank], images: ImageBank, per_image: int, trainer: Trainer,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -54,3 +55,18 @@ def test_eval_quality_scores_every_pair_and_writes_a_sheet(primed_home, decoder_
     assert ours["content"] > 0 and ours["style"] > 0
     with Image.open(sheet) as im:
         assert im.size == (3 * 64, 2 * 64)  # a header row of styles; one row per content and model
+
+
+def test_psnr_is_the_same_figure_for_tensors_and_uint8_pictures():
+    import torch
+
+    from app.quality import psnr
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-10, 11, a.shape), 0, 255).astype(np.uint8)
+    as_tensor = lambda x: torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255  # noqa: E731
+    mse = np.mean((a / 255.0 - b / 255.0) ** 2)
+    assert psnr(a, b) == pytest.approx(10 * np.log10(1 / mse))
+    assert psnr(as_tensor(a), as_tensor(b)) == pytest.approx(psnr(a, b), abs=1e-3)
+    assert psnr(a, a) == pytest.approx(100.0)  # identical pictures: the 1e-10 floor, not infinity
