@@ -13,7 +13,8 @@ from pathlib import Path
 
 import av
 
-from app.video_io import FRAGMENTED_MP4, _reason
+from app.errors import reason
+from app.video_io import FRAGMENTED_MP4
 
 
 def add_audio(source: Path, video: Path) -> str:
@@ -24,14 +25,14 @@ def add_audio(source: Path, video: Path) -> str:
             if not src.streams.audio:
                 return ""
     except (av.FFmpegError, OSError) as exc:
-        return _reason(exc)
+        return reason(exc)
     partial = video.with_name(f".{video.stem}.audio-partial{video.suffix}")
     problem = ""
     for reencode in (False, True):
         try:
             _remux(source, video, partial, reencode)
         except (av.FFmpegError, OSError, ValueError) as exc:
-            problem = _reason(exc)
+            problem = reason(exc)
             partial.unlink(missing_ok=True)
             continue
         os.replace(partial, video)

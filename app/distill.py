@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from app import weights as weights_io
-from app.errors import UserError
+from app.errors import UserError, reason
 from app.paths import atomic_write_bytes
 from app.quality import centre_square
 from app.train import ImageBank, held_out, step_until
@@ -120,7 +120,7 @@ class Distiller:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001
-            raise UserError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0][:120]})") from None
+            raise UserError(f"{path}: not a readable checkpoint ({reason(exc, 120)})") from None
         if not (isinstance(state, dict) and state.get("format") == "adain-live-distill"):
             raise UserError(f"{path}: not a student distillation checkpoint")
         weights_io.check_and_load(self.student, state["student"], path, "student encoder")

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.device import cpu_name
-from app.errors import UserError
+from app.errors import UserError, reason
 from app.images import image_files, load_folder, load_image, resize_to_fit, save_image
 from app.paths import atomic_write_bytes
 from app.quality import centre_square, psnr, to_rgb8
@@ -416,7 +416,7 @@ class Trainer:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001
-            raise UserError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0][:120]})") from None
+            raise UserError(f"{path}: not a readable checkpoint ({reason(exc, 120)})") from None
         if isinstance(state, dict) and state.get("format") == "adain-live-train":
             weights_io.check_and_load(self.decoder, state["decoder"], path, "decoder")
             self.optimizer.load_state_dict(state["optimizer"])

@@ -34,7 +34,7 @@ class VideoReader:
         try:
             self._container = av.open(str(self.path))
         except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
-            raise UserError(f"{self.path}: not a readable video ({_reason(exc)})") from None
+            raise UserError(f"{self.path}: not a readable video ({reason(exc)})") from None
         if not self._container.streams.video:
             self._container.close()
             raise UserError(f"{self.path}: contains no video stream")
@@ -119,7 +119,7 @@ class VideoWriter:
         try:
             self._container = av.open(str(self.path), mode="w", options=options)
         except (av.FFmpegError, OSError) as exc:
-            raise UserError(f"{self.path}: cannot write ({_reason(exc)})") from None
+            raise UserError(f"{self.path}: cannot write ({reason(exc)})") from None
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = width, height
         # 4:2:0 needs even sides; odd-sized frames keep their exact size in 4:4:4.
@@ -161,7 +161,7 @@ class VideoWriter:
         try:
             self._container.mux(packets)
         except (OSError, av.FFmpegError) as exc:
-            self._failed = _reason(exc)
+            self._failed = reason(exc)
             raise UserError(f"{self.path}: cannot write ({self._failed})") from None
 
     def close(self) -> None:
@@ -181,10 +181,6 @@ class VideoWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _reason(exc: BaseException) -> str:
-    return (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).splitlines()[0][:160]
 
 
 def probe_frames(path: str | Path) -> tuple[int, int, int]:
