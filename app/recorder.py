@@ -36,13 +36,14 @@ log = logging.getLogger(__name__)
 TIME_BASE = Fraction(1, 1000)  # timestamps in milliseconds
 DEFAULT_QUEUE = 8  # frames: about a second of a CPU stream, ~7 MB at 640x480
 FILE_PREFIX = "adain-live"
+STAMP = "%Y%m%d-%H%M%S"  # the local time in every timestamped file name
 
 
-def timestamped_path(folder: Path, suffix: str, prefix: str = FILE_PREFIX) -> Path:
-    """``folder/adain-live-20250131-142501.mp4`` (``-2``, ``-3``... if taken)."""
+def timestamped_path(folder: Path, suffix: str, prefix: str = FILE_PREFIX, when: datetime | None = None) -> Path:
+    """``folder/adain-live-20250131-142501.mp4`` (``-2``, ``-3``... if taken); ``when``: now."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}"
+    stem = f"{prefix}-{(when or datetime.now()).strftime(STAMP)}"
     path, k = folder / f"{stem}{suffix}", 2
     while path.exists():
         path, k = folder / f"{stem}-{k}{suffix}", k + 1
