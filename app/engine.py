@@ -172,6 +172,13 @@ class Stylizer:
     def has_style(self, sid: str) -> bool:
         return sid in self._stats
 
+    def forget_style(self, sid: str) -> None:
+        """Drop a style from memory (the disk cache stays): styles that come and go, such as the
+        kiosk's captures, must not pile up in a process that runs for weeks."""
+        self._stats.pop(sid, None)
+        self._style_images.pop(sid, None)
+        self._matched.pop(sid, None)
+
     def style_stats(self, sid: str) -> FeatureStats:
         try:
             return self._stats[sid]
