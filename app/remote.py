@@ -60,6 +60,10 @@ class RemoteTarget(Protocol):
 
     def snapshot(self) -> None: ...
 
+    def capture_style(self) -> None:
+        """Take the middle of the current camera frame as a new style and use it (app.style_capture)."""
+        ...
+
     def pause(self) -> None: ...
 
     def resume(self) -> None: ...
@@ -120,7 +124,8 @@ def parse_command(address: str, args: Sequence[Any]) -> Command:
     simple: dict[str, Command] = {
         "/style/next": lambda t: t.next_style(), "/style/previous": lambda t: t.previous_style(),
         "/record/start": lambda t: t.start_recording(), "/record/stop": lambda t: t.stop_recording(),
-        "/snapshot": lambda t: t.snapshot(), "/pause": lambda t: t.pause(), "/resume": lambda t: t.resume(),
+        "/snapshot": lambda t: t.snapshot(), "/style/capture": lambda t: t.capture_style(),
+        "/pause": lambda t: t.pause(), "/resume": lambda t: t.resume(),
     }
     if address in simple:
         _no_args(address, args)
@@ -137,8 +142,8 @@ def parse_command(address: str, args: Sequence[Any]) -> Command:
     raise BadMessage("unknown-address", f"unknown OSC address {address[:80]!r}")
 
 
-ADDRESSES = ("/style/next", "/style/previous", "/style/set", "/alpha", "/mix", "/record/start", "/record/stop",
-             "/snapshot", "/pause", "/resume", "/status")
+ADDRESSES = ("/style/next", "/style/previous", "/style/set", "/style/capture", "/alpha", "/mix", "/record/start",
+             "/record/stop", "/snapshot", "/pause", "/resume", "/status")
 
 
 def require_python_osc() -> None:
