@@ -134,6 +134,11 @@ class ControlsPanel(QWidget):
         row.addWidget(self.add_style_button)
         row.addWidget(self.remove_style_button)
         v.addLayout(row)
+        self.capture_style_button = QPushButton("Style from the camera (C)")
+        self.capture_style_button.setToolTip("Hold a scarf, a drawing or a book cover up to the camera: the "
+                                             "middle of the camera picture becomes a new style, kept in your "
+                                             "styles folder")
+        v.addWidget(self.capture_style_button)
         self.alpha_label = QLabel()
         v.addWidget(self.alpha_label)
         self.alpha_slider = _slider()
@@ -209,7 +214,8 @@ class ControlsPanel(QWidget):
         self.help_button = QPushButton("Keyboard shortcuts (H)")
         root.addWidget(self.help_button)
         _no_focus(self.camera_button, self.demo_button, self.open_video_button, self.open_image_button,
-                  self.stabilize_slider, self.mirror_check, self.add_style_button, self.remove_style_button, self.color_combo,
+                  self.stabilize_slider, self.mirror_check, self.add_style_button, self.remove_style_button,
+                  self.capture_style_button, self.color_combo,
                   self.size_combo, self.view_combo, self.overlay_check, self.fullscreen_button,
                   self.record_button, self.snapshot_button, self.virtual_camera_button, self.help_button)
         self._on_alpha(self.alpha_slider.value())

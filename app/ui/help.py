@@ -9,6 +9,7 @@ HOTKEYS: tuple[tuple[str, str], ...] = (
     ("Space", "start / stop recording"),
     ("S", "save a snapshot (PNG)"),
     ("V", "virtual camera on / off"),
+    ("C", "take a style from the camera (the middle of the picture)"),
     ("Left / Right", "previous / next style"),
     ("Up / Down", "more / less style (alpha)"),
     ("F", "fullscreen"),

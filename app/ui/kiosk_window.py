@@ -4,7 +4,9 @@ No frame, no controls, no cursor. A small caption (painting title and artist) fa
 when a painting takes over and out a few seconds later; when the source is lost the last
 good frame stays, dimmed, under a calm "Reconnecting..." note; outside active hours the
 screen is black. Visitors cannot do anything: every key, click and close request (Alt+F4
-from the window manager) is swallowed, except the configured exit chord. All state comes
+from the window manager) is swallowed, except the configured exit chord and, where the
+config turns it on (``capture = true``), the visitor button (``capture_key``) that takes
+a style from the camera. All state comes
 from :class:`app.kiosk.session.KioskSession`; this module only draws it.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from PyQt6.QtGui import (QCloseEvent, QColor, QContextMenuEvent, QFont, QGuiAppl
                          QPainter, QPaintEvent, QPalette, QWheelEvent)
 from PyQt6.QtWidgets import QVBoxLayout, QWidget
 
+from app.errors import UserError
 from app.kiosk.config import KeyChord
 from app.kiosk.session import KioskSession
 from app.ui.view import VideoView
@@ -119,6 +122,8 @@ class KioskWindow(QWidget):
         self._seq = 0
         self._started = time.monotonic()
         self._key, self._mods = qt_chord(self.config.exit_chord)
+        self._capture_key = qt_chord(self.config.capture_key) if self.config.capture else None
+        self.captures = 0  # visitor button presses that took a style from the camera
 
         self.setWindowTitle("AdaIN Live")
         self.setCursor(Qt.CursorShape.BlankCursor)
@@ -221,10 +226,31 @@ class KioskWindow(QWidget):
     def is_exit_chord(self, event: QKeyEvent) -> bool:
         return event.key() == self._key and (event.modifiers() & MODIFIER_MASK) == self._mods
 
+    def is_capture_key(self, event: QKeyEvent) -> bool:
+        if self._capture_key is None or event.isAutoRepeat():  # a held button takes one picture
+            return False
+        key, mods = self._capture_key
+        return event.key() == key and (event.modifiers() & MODIFIER_MASK) == mods
+
+    def capture_style(self) -> None:
+        """The visitor button: a style from the camera (see KioskSession.capture_style); a refusal
+        (no picture yet, a full disk) is logged and the show goes on."""
+        try:
+            self.session.capture_style()
+            self.captures += 1
+        except UserError as exc:
+            log.warning("visitor button: %s", exc)
+        except Exception:  # noqa: BLE001 - a visitor must not be able to stop the installation
+            log.exception("visitor button failed")
+
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if self.is_exit_chord(event):
             event.accept()
             self.request_exit(f"exit chord {self.config.exit_chord}")
+            return
+        if self.is_capture_key(event):
+            event.accept()
+            self.capture_style()
             return
         self.ignored_events += 1
         event.accept()  # swallowed: no key does anything else

@@ -64,6 +64,9 @@ class WindowRemote(QObject):
     def snapshot(self) -> None:
         self.window.snapshot()
 
+    def capture_style(self) -> None:
+        self.window.capture_style()
+
     def pause(self) -> None:
         self.window.pause()
 

@@ -26,6 +26,7 @@ from app.errors import UserError
 from app.images import IMAGE_SUFFIXES, is_image_path
 from app.live import LivePipeline, SizeChoice
 from app.remote import DEFAULT_HOST, OscServer
+from app.style_capture import WINDOW_PREFIX, capture_style
 from app.styles import Style, StyleLibrary
 from app.ui.controls import ControlsPanel
 from app.ui.gallery import StyleGallery
@@ -185,6 +186,7 @@ class MainWindow(QMainWindow):
         c.snapshot_button.clicked.connect(lambda _: self.snapshot())
         c.virtual_camera_button.clicked.connect(self.set_virtual_camera)
         c.add_style_button.clicked.connect(lambda _: self.add_style_dialog())
+        c.capture_style_button.clicked.connect(lambda _: self.capture_style())
         c.remove_style_button.clicked.connect(lambda _: self.remove_selected_style())
         c.help_button.clicked.connect(lambda _: self.show_help())
         c.mix_panel.weights_changed.connect(self._on_weights)
@@ -402,6 +404,25 @@ class MainWindow(QMainWindow):
             self.gallery.select([added[-1].name])
             self.say(f"Added style {added[-1].name} (kept in {self.library.user_dir})")
         return added
+
+    def capture_style(self) -> Style | None:
+        """C, the button and OSC /style/capture: the middle of the newest source frame (not the
+        stylized picture) becomes a style in the user's folder, joins the gallery and is used at
+        once; its statistics are computed and cached like any style's (see app.style_capture).
+        No frame yet, or a folder that cannot be written, is said in the status bar."""
+        try:
+            path, _rgb = capture_style(self.pipeline.feed.peek(), self.library.user_dir, WINDOW_PREFIX)
+        except UserError as exc:
+            self.say(_sentence(str(exc)), 0)
+            return None
+        self.gallery.set_styles(self._all_styles())
+        style = self.gallery.style(path.stem)
+        if style is None:  # pragma: no cover - the file was just written there
+            self.say(f"{path}: the new style is not in the styles folder", 0)
+            return None
+        self.gallery.select([style.name])  # through _on_gallery, like a click: mix panel, engine
+        self.say(f"New style {style.name} from the camera (kept in {self.library.user_dir})")
+        return style
 
     def add_style_dialog(self) -> None:
         patterns = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
@@ -626,6 +647,8 @@ class MainWindow(QMainWindow):
             self.toggle_record()
         elif key == k.Key_S and once:
             self.snapshot()
+        elif key == k.Key_C and once:
+            self.capture_style()
         elif key == k.Key_V and once:
             self.set_virtual_camera(not self.controls.virtual_camera_button.isChecked())
         elif key == k.Key_Left:
@@ -690,6 +713,10 @@ class MainWindow(QMainWindow):
             self._help.close()
         super().closeEvent(event)
         self.closed.emit()
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _dropped_images(mime) -> list[Path]:
