@@ -52,8 +52,9 @@ class KeyChord:
         return "+".join([*order, self.key])
 
     @classmethod
-    def parse(cls, text: str) -> "KeyChord":
-        """'Ctrl+Shift+Q' -> KeyChord; ValueError (one phrase) when it is not a usable chord."""
+    def parse(cls, text: str, require_modifier: bool = True) -> "KeyChord":
+        """'Ctrl+Shift+Q' -> KeyChord; ValueError (one phrase) when it is not a usable chord.
+        ``require_modifier=False``: a plain key too (a visitor button, unlike the exit chord)."""
         parts = [p.strip() for p in text.split("+")]
         if any(not p for p in parts):
             raise ValueError(f"expected modifiers and a key such as 'Ctrl+Shift+Q', got {text!r}")
@@ -69,7 +70,7 @@ class KeyChord:
             keys.append(_key_name(part, text))
         if len(keys) != 1:
             raise ValueError(f"expected exactly one key besides the modifiers, got {text!r}")
-        if not mods:
+        if not mods and require_modifier:
             raise ValueError(f"needs at least one modifier (Ctrl, Shift, Alt or Meta) so that visitors "
                              f"cannot exit by accident, got {text!r}")
         return cls(frozenset(mods), keys[0])
@@ -156,6 +157,8 @@ class KioskConfig:
     watchdog: float = 5.0
     osc_port: int | None = None  # listen for OSC remote control on this UDP port (None: off)
     osc_host: str = DEFAULT_HOST
+    capture: bool = False  # visitors may take a style from the camera (capture_key, OSC /style/capture)
+    capture_key: KeyChord = field(default_factory=lambda: KeyChord.parse("C", require_modifier=False))
     origin: str = "defaults"  # the file it came from, for messages
 
     def seconds_of(self, item: PlaylistItem) -> float:
@@ -262,7 +265,7 @@ def _short(text: str, limit: int = 60) -> str:
 
 TOP_KEYS = ("source", "screen", "camera_size", "mirror", "size", "caption", "caption_seconds", "playlist",
             "interval", "shuffle", "crossfade", "exit_chord", "ignore_close", "active_hours", "log_level",
-            "watchdog", "osc_port", "osc_host")
+            "watchdog", "osc_port", "osc_host", "capture", "capture_key")
 ITEM_KEYS = ("style", "alpha", "color", "seconds")
 
 
@@ -320,7 +323,7 @@ def config_from_dict(data: Any, origin: str = "config") -> KioskConfig:
         kw["screen"] = int(c.number(t["screen"], "screen", 0, 63, integer=True))
     if "camera_size" in t:
         kw["camera_size"] = _camera_size(t["camera_size"], "camera_size", c)
-    for name in ("mirror", "caption", "shuffle", "ignore_close"):
+    for name in ("mirror", "caption", "shuffle", "ignore_close", "capture"):
         if name in t:
             kw[name] = c.boolean(t[name], name)
     if "size" in t:
@@ -333,6 +336,11 @@ def config_from_dict(data: Any, origin: str = "config") -> KioskConfig:
         kw["crossfade"] = float(c.number(t["crossfade"], "crossfade", 0.0, 10.0))
     if "exit_chord" in t:
         kw["exit_chord"] = c.parsed(t["exit_chord"], "exit_chord", KeyChord.parse)
+    if "capture_key" in t:
+        kw["capture_key"] = c.parsed(t["capture_key"], "capture_key",
+                                     lambda text: KeyChord.parse(text, require_modifier=False))
+        if kw["capture_key"] == kw.get("exit_chord", KioskConfig().exit_chord):
+            raise c.fail("capture_key", f"must differ from exit_chord ({kw['capture_key']})")
     if "active_hours" in t:
         kw["active_hours"] = c.parsed(t["active_hours"], "active_hours", ActiveHours.parse)
     if "log_level" in t:

@@ -1,8 +1,9 @@
 """The kiosk's side of the OSC remote control: a show controller moves the playlist.
 
 An installation's look is its playlist, so the remote control cuts between the
-playlist's paintings (next, previous, a named one), takes snapshots and pauses the
-camera; strength, mixes and recording stay as the config set them (the command line
+playlist's paintings (next, previous, a named one), takes snapshots, pauses the
+camera and, where the config allows it (``capture = true``), takes a visitor's style
+from the camera; strength, mixes and recording stay as the config set them (the command line
 refuses --record and --mix with --kiosk for the same reason), and asking for them is
 refused in one logged line.
 """
@@ -49,6 +50,9 @@ class KioskRemote:
 
     def snapshot(self) -> None:
         self.session.pipeline.snapshot()
+
+    def capture_style(self) -> None:
+        self.session.capture_style()  # refused unless the config has capture = true
 
     def pause(self) -> None:
         self.session.pipeline.pause_capture()

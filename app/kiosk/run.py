@@ -12,6 +12,7 @@ every minute while a long headless run goes on).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import signal
 import sys
@@ -30,6 +31,7 @@ from app.kiosk.playlist import PlaylistEntry
 from app.kiosk.report import SoakMonitor, write_report
 from app.kiosk.session import KioskSession
 from app.paths import log_dir
+from app.style_capture import remove_old_captures
 from app.styles import Style, StyleLibrary
 
 log = logging.getLogger(__name__)
@@ -232,7 +234,10 @@ def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, windo
     ``make_source`` replaces the config's source (tests, embedding); ``virtual_camera`` also sends
     the picture to a virtual camera (see app.virtual_camera)."""
     out = out or sys.stdout
-    resolved = resolve_playlist(config, library or StyleLibrary())
+    library = library or StyleLibrary()
+    today = dt.date.today()
+    old_captures = remove_old_captures(library.user_dir, today)  # before the playlist sees them
+    resolved = resolve_playlist(config, library)
     make_source = make_source or source_factory(config, source_key)
     if report is not None and not Path(report).resolve().parent.is_dir():
         raise UserError(f"{Path(report).parent}: no such folder for --report")
@@ -240,6 +245,9 @@ def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, windo
         log.info("kiosk config %s: %d styles, every %g s, crossfade %g s, shuffle %s, size %s, source %s",
                  config.origin, len(resolved), config.interval, config.crossfade, config.shuffle, config.size,
                  config.source)
+        if old_captures:
+            log.info("%d styles from the camera taken before today removed: %s", len(old_captures),
+                     ", ".join(p.name for p in old_captures))
         print(f"kiosk: preparing {len(resolved)} styles (their statistics are cached for the next start)...",
               file=out, flush=True)
         stylizer = make_stylizer()
@@ -248,7 +256,8 @@ def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, windo
         if warmup_seconds is None:
             warmup_seconds = min(60.0, 0.1 * duration) if duration else 60.0
         monitor = SoakMonitor(warmup_frames=warmup_frames, warmup_seconds=warmup_seconds)
-        session = KioskSession(config, stylizer, make_source, entries, monitor=monitor, backoff=backoff, seed=seed)
+        session = KioskSession(config, stylizer, make_source, entries, monitor=monitor, backoff=backoff, seed=seed,
+                               styles_dir=library.user_dir)
         if virtual_camera:
             session.pipeline.start_virtual_camera()  # closed with the pipeline when the session stops
         print(f"kiosk: {len(entries)} styles on {session.pipeline.source.name}; exit with "

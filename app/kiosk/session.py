@@ -14,7 +14,9 @@ import datetime as dt
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from app.capture import Backoff, CameraSource, FrameSource, StreamSource
@@ -25,10 +27,14 @@ from app.kiosk.playlist import Playlist, PlaylistEntry, caption_opacity
 from app.kiosk.report import SoakMonitor
 from app.kiosk.watchdog import Watchdog
 from app.live import LivePipeline
+from app.paths import user_styles_dir
+from app.style_capture import KIOSK_PREFIX, capture_style, kiosk_capture_day, remove_old_captures
 from app.temporal import DEFAULT_STRENGTH
 from app.worker import StylizerLike
 
 log = logging.getLogger(__name__)
+CAPTURES_IN_PLAYLIST = 10  # visitors' styles in the rotation at once; older ones leave it (files stay for the day)
+CAPTURE_OFF = "taking a style from the camera is off in this kiosk (capture = true in the kiosk config turns it on)"
 
 
 @dataclass(frozen=True)
@@ -48,10 +54,14 @@ class KioskSession:
                  entries: Sequence[PlaylistEntry], *, clock: Callable[[], float] = time.monotonic,
                  local_time: Callable[[], dt.time] = lambda: dt.datetime.now().time(),
                  backoff: Backoff | None = None, seed: int | None = None, monitor: SoakMonitor | None = None,
-                 tick_seconds: float = 0.25) -> None:
+                 tick_seconds: float = 0.25, styles_dir: Path | None = None,
+                 now: Callable[[], dt.datetime] = dt.datetime.now) -> None:
         self.config = config
         self.clock = clock  # the playlist's clock (tests and screenshots move it); supervision uses time.monotonic
         self.local_time = local_time
+        self.now = now  # local date and time: visitors' captures are named by it and kept for its day
+        self._styles_dir = styles_dir  # where visitors' captures go (None: the user's styles folder)
+        self._day = now().date()
         self.tick_seconds = tick_seconds
         self._make_source = make_source
         self.seed = int(time.time()) if seed is None else seed
@@ -135,7 +145,8 @@ class KioskSession:
     def _frame_settings(self, base: Settings) -> Settings:
         """Engine-thread hook: the playlist's styles for this moment. Returns the same object while
         nothing changes, so a still picture is not re-stylized between cross-fades."""
-        s = self.playlist.settings_at(self.elapsed(), base)
+        with self._jump_lock:  # the playlist and its clock change together (captures, day roll-over)
+            s = self.playlist.settings_at(self.elapsed(), base)
         memo = self._memo
         if memo is not None and memo == s and memo.mask is s.mask:
             return memo
@@ -162,8 +173,82 @@ class KioskSession:
 
     def current_style(self) -> str:
         """The dominant painting's name (its caption when it has no name)."""
-        entry = self.playlist.entries[self.playlist.state_at(self.elapsed()).index]
+        with self._jump_lock:
+            playlist, t = self.playlist, self.elapsed()
+        entry = playlist.entries[playlist.state_at(t).index]
         return entry.name or entry.caption
+
+    # ------------------------------------------------------------------ a style from the camera
+
+    @property
+    def styles_dir(self) -> Path:
+        return self._styles_dir or user_styles_dir()
+
+    def capture_style(self) -> "Future[str]":
+        """The visitor button (the capture key, OSC /style/capture): the middle of the newest camera
+        frame is saved as a kiosk capture (kept for the day), joins the playlist and is cut to at
+        once. Its statistics are computed on the engine thread between two frames; the future gives
+        the new style's name. UserError when capturing is off, the camera is dark, there is no frame
+        yet or the file cannot be written (the show goes on in every case)."""
+        if not self.config.capture:
+            raise UserError(CAPTURE_OFF)
+        if not self.active:
+            raise UserError("the camera is off outside active hours")
+        when = self.now()
+        path, rgb = capture_style(self.pipeline.feed.peek(), self.styles_dir, KIOSK_PREFIX, when)
+        entry_caption = f"A style from the camera, {when:%H:%M}"
+
+        def job(stylizer) -> str:
+            sid = stylizer.add_style(rgb)
+            entry = PlaylistEntry(sid, self.config.interval, 1.0, "none", entry_caption, path.stem)
+            with self._jump_lock:
+                entries = list(self.playlist.entries)
+                captured = [e for e in entries if kiosk_capture_day(e.name)]
+                gone = {id(e) for e in captured[:max(0, len(captured) - CAPTURES_IN_PLAYLIST + 1)]}
+                kept = [e for e in entries if id(e) not in gone] + [entry]
+                self._set_playlist(kept, cut_to=len(kept) - 1)
+            self._forget(stylizer, [e for e in entries if id(e) in gone])
+            return path.stem
+
+        log.info("a visitor took a style from the camera: %s", path)
+        future = self.pipeline.worker.submit(job)
+        future.add_done_callback(_log_failure(f"the style from the camera ({path.name})"))
+        return future
+
+    def _set_playlist(self, entries: Sequence[PlaylistEntry], cut_to: int | None = None) -> None:
+        """Replace the playlist (caller holds _jump_lock); ``cut_to``: jump to that entry's next turn."""
+        now = self.elapsed()
+        playlist = Playlist(entries, self.config.crossfade, self.config.shuffle, self.seed)
+        target = playlist.next_start_of(now, cut_to) if cut_to is not None else now
+        self.playlist, self._t0 = playlist, self._t0 + now - target
+
+    def _forget(self, stylizer, entries: Sequence[PlaylistEntry]) -> None:
+        """Engine thread: drop the statistics of styles no longer in the playlist (memory stays flat)."""
+        used = {e.style_id for e in self.playlist.entries}
+        forget = getattr(stylizer, "forget_style", None)
+        for e in entries:
+            if forget is not None and e.style_id not in used:
+                forget(e.style_id)
+
+    def _check_day(self) -> None:
+        """At the day's roll-over, visitors' captures from other days leave the playlist and the disk."""
+        today = self.now().date()
+        if today == self._day:
+            return
+        self._day = today
+        removed = remove_old_captures(self.styles_dir, today)
+        log.info("a new day (%s): %d old styles from the camera removed", today, len(removed))
+
+        def job(stylizer) -> None:
+            with self._jump_lock:
+                entries = list(self.playlist.entries)
+                old = [e for e in entries if (d := kiosk_capture_day(e.name)) is not None and d != today]
+                if not old or len(old) == len(entries):  # a playlist never empties
+                    return
+                self._set_playlist([e for e in entries if e not in old])
+            self._forget(stylizer, old)
+
+        self.pipeline.worker.submit(job).add_done_callback(_log_failure("the day's roll-over"))
 
     # ------------------------------------------------------------------ supervision
 
@@ -175,6 +260,7 @@ class KioskSession:
         """One supervision turn. Never raises."""
         try:
             self._check_hours()
+            self._check_day()
             if self.active:
                 self.watchdog.check()
                 self._check_capture()
@@ -252,7 +338,8 @@ class KioskSession:
                 note = f"Reconnecting to {what}\u2026" if has_frame else f"Waiting for {what}\u2026"
         caption, opacity = "", 0.0
         if self.config.caption:
-            ps = self.playlist.state_at(self.elapsed())
+            with self._jump_lock:
+                ps = self.playlist.state_at(self.elapsed())
             caption, opacity = ps.caption, caption_opacity(ps, self.config.caption_seconds)
         return KioskStatus(True, note, caption, opacity)
 
@@ -266,3 +353,16 @@ class KioskSession:
             source=self.pipeline.source.name if self.pipeline.source else None,
             styles=len(self.playlist.entries), processing_size=self.config.size, stopped_by=stopped_by,
             config=self.config.origin, **extra)
+
+
+def _log_failure(what: str) -> Callable[[Future], None]:
+    """A done-callback that logs a job's failure in one line (the kiosk carries on)."""
+
+    def done(future: Future) -> None:
+        exc = None if future.cancelled() else future.exception()  # cancelled: the kiosk is stopping
+        if isinstance(exc, UserError):
+            log.warning("%s: %s", what, exc)
+        elif exc is not None:
+            log.error("%s failed", what, exc_info=exc)
+
+    return done
