@@ -6,6 +6,7 @@
 Starts the real window (same construction as ``python main.py``) on a video source,
 waits for stylized frames, and saves:
   docs/screenshot.png               the main state (stylized video, gallery, controls, overlay)
+  docs/style_capture.png            a style taken from the camera (C) in the gallery, in use
   OUT/live-*.png                    other states to look at: side by side, mixing, no camera,
                                     help dialog (OUT defaults to /tmp/adain-live-shots)
 Uses the trained decoder when it exists, else a seeded random one (the picture is then
@@ -35,6 +36,10 @@ def main() -> int:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "adain-live-shots")
     p.add_argument("--readme-shot", type=Path, default=REPO / "docs" / "screenshot.png")
+    p.add_argument("--capture-shot", type=Path, default=REPO / "docs" / "style_capture.png")
+    p.add_argument("--held-up", default=str(REPO.parent / "shared" / "media" / "style" / "brushstrokes.jpg"),
+                   help="the picture the camera sees when C is pressed (a print held up to it)")
+    p.add_argument("--only-capture", action="store_true", help="only the style-from-the-camera shot")
     args = p.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="adain-shot-"))
@@ -95,6 +100,11 @@ def main() -> int:
         return path
 
     wait_frames(4)
+    if args.only_capture:
+        capture_shot(window, args, pump, wait_frames)
+        window.close()
+        shutil.rmtree(home, ignore_errors=True)
+        return 0
     pump(1.0)  # let the FPS figures settle
     window.refresh_status()
     pump(0.1)
@@ -102,6 +112,7 @@ def main() -> int:
     window.grab().save(str(args.readme_shot))
     print(args.readme_shot)
     shot("main")
+    capture_shot(window, args, pump, wait_frames)
 
     window.set_view("side by side")
     wait_frames(2)
@@ -129,6 +140,27 @@ def main() -> int:
     window.close()
     shutil.rmtree(home, ignore_errors=True)
     return 0
+
+
+def capture_shot(window, args, pump, wait_frames) -> None:
+    """C with a picture in front of the camera (an image source standing in for a print held up to
+    it), then back to the video: the new style is selected in the gallery and paints the video."""
+    overlay = window.controls.overlay_check.isChecked()
+    window.set_overlay(False)
+    window.set_source_spec(args.held_up)  # stops the video's capture thread first
+    seen = window.pipeline.feed.count
+    pump(60.0, lambda: window.pipeline.feed.count > seen)  # the held-up picture has arrived
+    style = window.capture_style()
+    assert style is not None, window.statusBar().currentMessage()
+    window.set_source_spec(args.source)
+    pump(120.0, lambda: [s.name for s in window.pipeline.styles] == [style.name])
+    wait_frames(3)
+    window.say(f"New style {style.name} from the camera (kept in your styles folder)", 0)
+    pump(0.5)
+    args.capture_shot.parent.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(args.capture_shot))
+    print(args.capture_shot)
+    window.set_overlay(overlay)
 
 
 if __name__ == "__main__":
