@@ -123,7 +123,12 @@ class ControlsPanel(QWidget):
         grid.addWidget(self.open_video_button, 1, 0)
         grid.addWidget(self.open_image_button, 1, 1)
         self.mirror_check = QCheckBox("Mirror (M)")
-        grid.addWidget(self.mirror_check, 2, 0, 1, 2)
+        grid.addWidget(self.mirror_check, 2, 0)
+        self.capture_style_button = QPushButton("Use as style (C)")
+        self.capture_style_button.setToolTip("Hold a scarf, a drawing or a book cover up to the camera: the "
+                                             "middle of the camera picture becomes a new style, kept in your "
+                                             "styles folder")
+        grid.addWidget(self.capture_style_button, 2, 1)
         root.addWidget(src)
 
         sty = QGroupBox("Style")
@@ -134,11 +139,6 @@ class ControlsPanel(QWidget):
         row.addWidget(self.add_style_button)
         row.addWidget(self.remove_style_button)
         v.addLayout(row)
-        self.capture_style_button = QPushButton("Style from the camera (C)")
-        self.capture_style_button.setToolTip("Hold a scarf, a drawing or a book cover up to the camera: the "
-                                             "middle of the camera picture becomes a new style, kept in your "
-                                             "styles folder")
-        v.addWidget(self.capture_style_button)
         self.alpha_label = QLabel()
         v.addWidget(self.alpha_label)
         self.alpha_slider = _slider()
