@@ -283,6 +283,30 @@ def test_the_kiosk_takes_a_style_over_osc_cuts_to_it_and_drops_it_the_next_day(t
         session.stop()
 
 
+def test_kiosk_start_up_removes_the_kiosks_captures_from_other_days_before_the_playlist_sees_them(
+        tmp_path, library, capsys):
+    from PIL import Image  # noqa: PLC0415
+
+    from app.kiosk.run import run_kiosk  # noqa: PLC0415
+    from app.paths import log_dir  # noqa: PLC0415
+
+    today = dt.datetime.now()
+    yesterday = today - dt.timedelta(days=1)
+    old = library.user_dir / f"kiosk-capture-{yesterday:%Y%m%d}-120000.png"
+    old.write_bytes(b"not even an image: the playlist would refuse it")
+    kept = library.user_dir / f"kiosk-capture-{today:%Y%m%d}-000000.png"
+    Image.new("RGB", (64, 48), (200, 40, 90)).save(kept)
+    mine = library.user_dir / f"capture-{yesterday:%Y%m%d}-120000.png"  # the window's: the user's
+    Image.new("RGB", (64, 48), (20, 140, 90)).save(mine)
+    config = KioskConfig(size=32, crossfade=0.2, interval=600.0, origin="test.toml")
+    rc = run_kiosk(config, lambda: micro_stylizer(tmp_path), window=False, frames=5, library=library,
+                   make_source=lambda: ScriptedSource(fps=100), warmup_frames=1, warmup_seconds=0.1, seed=1)
+    assert rc == 0 and not old.exists() and kept.is_file() and mine.is_file()
+    assert f"preparing {len(library.names())} styles" in capsys.readouterr().out
+    assert kept.stem in library.names() and mine.stem in library.names()
+    assert old.name in (log_dir() / "kiosk.log").read_text()
+
+
 def test_kiosk_capture_is_off_unless_the_config_turns_it_on(tmp_path, caplog):
     pytest.importorskip("pythonosc")
     from app.kiosk.remote import KioskRemote  # noqa: PLC0415
