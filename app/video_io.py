@@ -13,7 +13,7 @@ from typing import Iterator
 import av
 import numpy as np
 
-from app.errors import UserError
+from app.errors import UserError, reason
 from app.images import MIN_SIDE
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm")
