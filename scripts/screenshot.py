@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Grab screenshots of the live window, offscreen, for the README and for review.
 
-    QT_QPA_PLATFORM=offscreen python scripts/screenshot.py [--source VIDEO] [--decoder PATH]
+    python scripts/screenshot.py [--source VIDEO] [--decoder PATH] [--size PX|auto]
 
-Starts the real window (same construction as ``python main.py``) on a video source,
-waits for stylized frames, and saves:
+Starts the real window (same construction as ``python main.py``) at its default size on a
+simulated 1920x1080 screen (unless QT_QPA_PLATFORM is set), on a video source, waits for
+stylized frames, and saves:
   docs/screenshot.png               the main state (stylized video, gallery, controls, overlay)
   docs/style_capture.png            a style taken from the camera (C) in the gallery, in use
   OUT/live-*.png                    other states to look at: side by side, mixing, no camera,
@@ -15,6 +16,7 @@ noise-like, but the layout is real). Runs in a private ADAIN_LIVE_HOME.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -24,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+DESKTOP = (1920, 1080)  # the simulated screen: a common desktop (offscreen's own is 800x800)
 
 
 def main() -> int:
@@ -33,7 +35,7 @@ def main() -> int:
     p.add_argument("--styles-dir", type=Path, default=REPO.parent / "shared" / "media" / "style",
                    help="extra style images to show in the gallery when assets/styles is empty")
     p.add_argument("--decoder", type=Path, help="decoder file (default: the shipped one, else random)")
-    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--size", default="auto", help="processing size: pixels or auto (default: auto, as a first run)")
     p.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "adain-live-shots")
     p.add_argument("--readme-shot", type=Path, default=REPO / "docs" / "screenshot.png")
     p.add_argument("--capture-shot", type=Path, default=REPO / "docs" / "style_capture.png")
@@ -44,9 +46,12 @@ def main() -> int:
 
     home = Path(tempfile.mkdtemp(prefix="adain-shot-"))
     os.environ["ADAIN_LIVE_HOME"] = str(home)
+    if "QT_QPA_PLATFORM" not in os.environ:
+        screens = home / "screens.json"
+        screens.write_text(json.dumps({"screens": [{"name": "desktop", "x": 0, "y": 0, "width": DESKTOP[0],
+                                                    "height": DESKTOP[1], "logicalDpi": 96}]}))
+        os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={screens}"
     import torch  # noqa: PLC0415
-
-    from PyQt6.QtCore import QSize  # noqa: PLC0415
 
     from app import weights  # noqa: PLC0415
     from app.engine import Stylizer  # noqa: PLC0415
@@ -73,9 +78,10 @@ def main() -> int:
             library.add(img)
     names = library.names()
     app = application()
-    state = UiState(styles=names[:1], overlay=True, size=args.size)
+    state = UiState(styles=names[:1], overlay=True, size=args.size if args.size == "auto" else int(args.size))
     window = build_window(stylizer, LiveOptions(source=args.source), library, state, save_on_close=False)
-    window.resize(QSize(1280, 780))
+    window.resize(window.default_size())  # the first window a user sees on a screen that holds it
+    print(f"window at its default size: {window.width()}x{window.height()}")
     window.show()
     args.out.mkdir(parents=True, exist_ok=True)
 
