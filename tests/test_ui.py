@@ -235,8 +235,9 @@ def test_style_alpha_source_and_geometry_persist(qtbot, tiny_stylizer, library):
     names = window.gallery.names()
     window.select_styles([names[2]])
     window.set_alpha(0.4)
-    window.resize(720, 540)
-    size = window.size()
+    fit, screen = window.panel_fit_size(), window.screen().availableGeometry().size()
+    window.resize(min(fit.width() + 60, screen.width()), min(fit.height() + 10, screen.height() - 40))
+    size = window.size()  # larger than the panel needs: kept as it is
     window.close()
     saved = load_state()
     assert state_path().is_file()
@@ -334,3 +335,33 @@ def test_on_a_small_screen_the_default_window_fits_the_screen_and_the_panel_scro
     window = make_window()
     size = window.default_size(QSize(1024, 560))
     assert size.width() <= 1024 and size.height() <= 560 - 40
+
+
+def test_a_remembered_size_too_small_for_the_panel_grows_to_show_it_on_the_screen(qtbot, tiny_stylizer, library):
+    """A size saved by a version whose default (1066x666) cut the panel, or shrunk by hand."""
+    old = build_window(tiny_stylizer, LiveOptions(source=str(VIDEO)), library, UiState(size=64, stabilize=0.0))
+    qtbot.addWidget(old)
+    old.show()
+    old.resize(700, 480)
+    old.move(300, 500)
+    assert old.height() == 480  # the panel scrolls: the size an older version saved
+    old.close()
+    geometry = load_state().geometry
+    window = build_window(tiny_stylizer, LiveOptions(), library, save_on_close=False)
+    qtbot.addWidget(window)
+    try:
+        desktop = QRect(0, 0, 1920, 1040)  # a common desktop (offscreen's own screen is 800x800)
+        window.restore_geometry(geometry, desktop)
+        fit = window.panel_fit_size(desktop.size())
+        assert window.height() > 480 and window.width() >= 700
+        assert window.width() >= fit.width() and window.height() >= fit.height()
+        assert desktop.contains(window.frameGeometry())  # grown, and moved up to stay on the screen
+        window.show()
+        qtbot.wait(50)
+        scroll, c = window.controls_scroll, window.controls
+        assert scroll.verticalScrollBar().maximum() == 0  # the whole panel, nothing to scroll to
+        for widget in (c.record_button, c.snapshot_button, c.help_button, c.size_status):
+            assert scroll.viewport().rect().contains(QRect(widget.mapTo(scroll.viewport(), QPoint(0, 0)),
+                                                           widget.size())), widget
+    finally:
+        window.close()

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable
 
-from PyQt6.QtCore import QByteArray, QSize, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QByteArray, QRect, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton,
                              QScrollArea, QStackedWidget, QVBoxLayout, QWidget)
@@ -163,12 +163,41 @@ class MainWindow(QMainWindow):
         """The first window: the whole side panel without scrolling (its scroll area is only for
         screens smaller than that) beside the picture; capped to ``available``, less room for the
         title bar."""
-        self.controls_scroll.setMinimumHeight(self.controls.sizeHint().height())
-        size = self.sizeHint()
-        self.controls_scroll.setMinimumHeight(0)
+        return self._with_whole_panel(QWidget.sizeHint, available)
+
+    def panel_fit_size(self, available: QSize | None = None) -> QSize:
+        """The smallest window that still shows the whole side panel (the picture at its minimum):
+        the floor for a remembered size, capped like ``default_size``."""
+        return self._with_whole_panel(QWidget.minimumSizeHint, available)
+
+    def _with_whole_panel(self, hint: Callable[[QWidget], QSize], available: QSize | None) -> QSize:
+        """The window's ``hint`` with the panel's full height in the row where its scroll area sits
+        (the scroll area alone hints less; widgets' minimums are left alone, so no resize is held)."""
+        size = hint(self)
+        row = max(hint(self.stack).height(), hint(self.controls_scroll).height())
+        size.setHeight(size.height() + max(0, self.controls.sizeHint().height() - row))
         if available is not None:
             size = size.boundedTo(QSize(available.width(), available.height() - TITLE_BAR_PX))
         return size
+
+    def restore_geometry(self, geometry: str, area: QRect | None = None) -> None:
+        """Put back a remembered position and size, grown to ``panel_fit_size`` if smaller (and moved
+        back onto ``area``, the screen's available part, if growing pushed it off): a size saved by
+        a version whose default cut the panel, or shrunk by hand, must not hide controls at the
+        next start. Fullscreen and maximised windows are left as Qt restores them."""
+        self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
+        if self.isFullScreen() or self.isMaximized():
+            return
+        if area is None and self.screen() is not None:
+            area = self.screen().availableGeometry()
+        floor = self.panel_fit_size(area.size() if area is not None else None)
+        if self.width() >= floor.width() and self.height() >= floor.height():
+            return
+        self.resize(self.size().expandedTo(floor))
+        if area is not None:
+            frame = self.frameGeometry()
+            self.move(max(area.left(), frame.left() + min(0, area.right() - frame.right())),
+                      max(area.top(), frame.top() + min(0, area.bottom() - frame.bottom())))
 
     # ------------------------------------------------------------------ wiring
 
@@ -239,7 +268,7 @@ class MainWindow(QMainWindow):
         self.pipeline.set_size(s.size)
         self._apply_styles(names, weights, alpha=s.alpha, color=s.color)
         if s.geometry:
-            self.restoreGeometry(QByteArray.fromBase64(s.geometry.encode("ascii")))
+            self.restore_geometry(s.geometry)
         if not names:
             self.say("No styles yet: drop an image on the window, or use Add style...", 0)
 
