@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Grab screenshots of the kiosk window, offscreen, to look at its states.
 
-    python scripts/kiosk_screenshot.py [--source VIDEO] [--decoder PATH] [--screen N] [--out DIR]
+    python scripts/kiosk_screenshot.py [--source VIDEO] [--decoder PATH] [--size PX|auto] [--screen N] [--out DIR]
 
 Runs the real kiosk window (fullscreen on a simulated screen) and saves, in OUT
 (default /tmp/adain-kiosk-shots):
@@ -54,7 +54,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--source", default=str(REPO.parent / "shared" / "media" / "video" / "cutBunny.mp4"))
     p.add_argument("--decoder", type=Path, help="decoder file (default: the shipped one, else random)")
-    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--size", default="auto", help="processing size: pixels or auto (default: auto, the kiosk's default)")
     p.add_argument("--screen", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "adain-kiosk-shots")
     args = p.parse_args()
@@ -96,7 +96,8 @@ def main() -> int:
             net[CONV_INDICES[-1]].bias.fill_(0.5)
         stylizer = Stylizer(weights.default_encoder(), net, "cpu", torch.float32, stats_dir=home / "stats")
 
-    config = KioskConfig(source=args.source, size=args.size, interval=12.0, crossfade=2.0, screen=args.screen,
+    size = args.size if args.size == "auto" else int(args.size)
+    config = KioskConfig(source=args.source, size=size, interval=12.0, crossfade=2.0, screen=args.screen,
                          active_hours=ActiveHours.parse("08:00-22:00"))
     resolved = resolve_playlist(config, StyleLibrary())[:3]
     entries = prepare_entries(stylizer, resolved, config)
