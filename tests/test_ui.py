@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
@@ -22,6 +24,7 @@ from app.ui.help import QUIT_KEY, hotkeys_html  # noqa: E402
 from app.ui.state import UiState, load_state, state_path  # noqa: E402
 from app.ui.window import MainWindow  # noqa: E402
 from app.video_io import probe_frames  # noqa: E402
+from conftest import REPO, TEST_THREADS  # noqa: E402
 from live_fixtures import FAST_BACKOFF, MEDIA, VIDEO, ScriptedSource, library, style_dir, tiny_stylizer  # noqa: E402,F401
 
 pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
@@ -365,3 +368,15 @@ def test_a_remembered_size_too_small_for_the_panel_grows_to_show_it_on_the_scree
                                                            widget.size())), widget
     finally:
         window.close()
+
+
+def test_python_main_py_opens_the_window_and_it_closes_after_its_frames(primed_home, decoder_file):
+    """The real entry point in a process of its own: in this one, pytest-qt's QApplication would hide
+    a window built without one alive (it aborted with "Must construct a QApplication")."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "ADAIN_LIVE_HOME": str(primed_home),
+           "OMP_NUM_THREADS": str(TEST_THREADS)}
+    proc = subprocess.run([sys.executable, str(REPO / "main.py"), "--source", str(VIDEO), "--frames", "3",
+                           "--size", "64", "--decoder", str(decoder_file), "--precision", "fp32"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert load_state().source == str(VIDEO)  # saved when the window closed

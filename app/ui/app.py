@@ -23,13 +23,19 @@ log = logging.getLogger(__name__)
 SIGNAL_WAKE_MS = 100  # how soon Ctrl+C in the terminal is noticed
 
 
+_app: QApplication | None = None  # PyQt destroys a QApplication with its last Python reference: this is kept
+
+
 def application() -> QApplication:
-    """The QApplication (created once), with the app's dark theme."""
+    """The QApplication (created once and kept for the process's life, so a caller may drop the
+    return value), with the app's dark theme."""
+    global _app  # noqa: PLW0603
     app = QApplication.instance()
     if app is None:
         app = QApplication([sys.argv[0] if sys.argv else APP_NAME])
         app.setApplicationName("AdaIN Live")
         app.setOrganizationName(APP_NAME)
+        _app = app
     apply_theme(app)
     return app
 
