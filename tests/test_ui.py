@@ -3,6 +3,7 @@ the frames that follow; drop-to-add, record, snapshot, hotkeys, no-camera page, 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest  # noqa: E402
 from PyQt6.QtCore import QMimeData, QPoint, QPointF, QRect, QSize, Qt, QTimer, QUrl  # noqa: E402
 from PyQt6.QtGui import QDropEvent  # noqa: E402
 
+from app.adaptive import PRESETS  # noqa: E402
 from app.capture import FileSource  # noqa: E402
 from app.live import LiveOptions, LivePipeline  # noqa: E402
 from app.paths import pictures_dir, videos_dir  # noqa: E402
@@ -380,3 +382,21 @@ def test_python_main_py_opens_the_window_and_it_closes_after_its_frames(primed_h
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert load_state().source == str(VIDEO)  # saved when the window closed
+
+
+def test_auto_size_names_its_target_and_shows_what_it_achieves(qtbot, make_window, library):
+    """The entry says what auto aims at, never that it holds it; the status and the overlay show
+    the size in use and the frame rate reached beside the target."""
+    window = make_window(state=UiState(styles=library.names()[:1], size="auto", stabilize=0.0, overlay=True))
+    c, target = window.controls, window.pipeline.auto_target_fps
+    assert c.size_combo.currentText() == f"Auto: largest size for {target:g} fps"
+    qtbot.waitUntil(lambda: window.pipeline.stats().engine.fps > 0, timeout=TIMEOUT_MS)
+    window.refresh_status()
+    status = re.fullmatch(rf"(\d+) px, (\d+\.\d) of {target:g} fps", c.size_status.text())
+    assert status and int(status[1]) in PRESETS and float(status[2]) > 0, c.size_status.text()
+    overlay = [re.search(rf"processing (\d+) px \(auto: (\d+\.\d) of {target:g} fps\)", line)
+               for line in window.view.overlay_lines]
+    assert any(m and int(m[1]) in PRESETS for m in overlay), window.view.overlay_lines
+    window.set_size(64)
+    window.refresh_status()
+    assert re.fullmatch(r"64 px, \d+\.\d fps", c.size_status.text()), c.size_status.text()  # fixed: no target
