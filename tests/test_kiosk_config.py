@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import app.cli.live as live_cli
-from app.adaptive import DEFAULT_SIZE
+from app.adaptive import DEFAULT_SIZE, DEFAULT_TARGET_FPS
 from app.cli import main
 from app.errors import UserError
 from app.kiosk.config import (ITEM_KEYS, TOP_KEYS, ActiveHours, KeyChord, KioskConfig, config_from_dict,
@@ -223,3 +223,16 @@ def test_kiosk_options_need_kiosk(capsys, nothing_may_start):
     assert capsys.readouterr().err.strip() == "error: --config is a kiosk option: add --kiosk"
     assert main(["--kiosk", "--duration", "0"]) == 2
     assert "--duration must be more than 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("size, target", [(DEFAULT_SIZE, DEFAULT_TARGET_FPS), (192, None)])
+def test_a_kiosk_session_hands_its_size_to_the_governor_unless_the_config_fixes_it(tmp_path, size, target):
+    from app.kiosk.session import KioskSession  # noqa: PLC0415
+    from kiosk_fixtures import cached_entries, micro_stylizer  # noqa: PLC0415
+
+    stylizer = micro_stylizer(tmp_path)
+    session = KioskSession(KioskConfig(size=size), stylizer, lambda: None, cached_entries(stylizer), seed=1)
+    try:
+        assert session.pipeline.size_choice == size and session.pipeline.target_fps == target
+    finally:
+        session.pipeline.stop()
