@@ -334,6 +334,12 @@ def test_the_default_window_shows_every_control_of_the_side_panel(qtbot, make_wi
     assert c.size_combo.width() >= c.size_combo.sizeHint().width()  # its longest entry is not cut
     assert c.size_status.text() and c.size_status.width() >= c.size_status.sizeHint().width()
     assert window.width() <= 1920 and window.height() <= 1040
+    window.select_styles(window.gallery.names()[:2])  # the mix panel appears: still nothing hidden
+    qtbot.waitUntil(lambda: c.mix_panel.isVisible(), timeout=TIMEOUT_MS)
+    qtbot.wait(50)
+    assert scroll.verticalScrollBar().maximum() == 0
+    for widget in (c.mix_panel, c.record_button, c.snapshot_button, c.help_button):
+        assert viewport.rect().contains(QRect(widget.mapTo(viewport, QPoint(0, 0)), widget.size())), widget
 
 
 def test_on_a_small_screen_the_default_window_fits_the_screen_and_the_panel_scrolls(make_window):

@@ -213,6 +213,10 @@ class ControlsPanel(QWidget):
         root.addStretch(1)
         self.help_button = QPushButton("Keyboard shortcuts (H)")
         root.addWidget(self.help_button)
+        before = self.sizeHint().height()  # measured here, unshown: in a shown panel new widgets show later
+        self.mix_panel.set_styles(["first", "second"], [])
+        self._mix_height = self.sizeHint().height() - before  # what a two-style mix adds
+        self.mix_panel.set_styles([], [])
         _no_focus(self.camera_button, self.demo_button, self.open_video_button, self.open_image_button,
                   self.stabilize_slider, self.mirror_check, self.add_style_button, self.remove_style_button,
                   self.capture_style_button, self.color_combo,
@@ -244,6 +248,11 @@ class ControlsPanel(QWidget):
     def _on_stabilize(self, value: int) -> None:
         self.stabilize_label.setText(f"Steadiness (anti-flicker): {value / 100:.2f}")
         self.stabilize_changed.emit(value / 100.0)
+
+    def full_height(self) -> int:
+        """The panel's height with a two-style mix shown: the window is sized for it, so selecting a
+        second style does not push Record, Snapshot or the shortcuts button out of sight."""
+        return self.sizeHint().height() + (self._mix_height if self.mix_panel.isHidden() else 0)
 
     def set_target_fps(self, target_fps: float) -> None:
         self.size_combo.setItemText(self.size_combo.findData("auto"), auto_text(target_fps))

@@ -160,8 +160,8 @@ class MainWindow(QMainWindow):
         self.refresh_status()
 
     def default_size(self, available: QSize | None = None) -> QSize:
-        """The first window: the whole side panel without scrolling (its scroll area is only for
-        screens smaller than that) beside the picture; capped to ``available``, less room for the
+        """The first window: the whole side panel, a two-style mix included, without scrolling (its
+        scroll area is only for screens smaller than that) beside the picture; capped to ``available``, less room for the
         title bar."""
         return self._with_whole_panel(QWidget.sizeHint, available)
 
@@ -175,7 +175,7 @@ class MainWindow(QMainWindow):
         (the scroll area alone hints less; widgets' minimums are left alone, so no resize is held)."""
         size = hint(self)
         row = max(hint(self.stack).height(), hint(self.controls_scroll).height())
-        size.setHeight(size.height() + max(0, self.controls.sizeHint().height() - row))
+        size.setHeight(size.height() + max(0, self.controls.full_height() - row))
         if available is not None:
             size = size.boundedTo(QSize(available.width(), available.height() - TITLE_BAR_PX))
         return size
