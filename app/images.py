@@ -131,7 +131,7 @@ def image_files(folder: str | Path, what: str = "image") -> list[Path]:
         raise UserError(f"{folder}: no such {what} folder")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_path(p))
     if not files:
-        raise UserError(f"{folder}: no {what} images in it")
+        raise UserError(f"{folder}: no images in this {what} folder")
     return files
 
 

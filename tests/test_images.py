@@ -378,5 +378,5 @@ def test_load_folder_reads_every_image_below_it_and_names_what_is_missing(tmp_pa
     with pytest.raises(UserError, match="no such held-out folder"):
         load_folder(tmp_path / "missing", "held-out")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UserError, match="no style images in it"):
+    with pytest.raises(UserError, match="no images in this style folder"):
         load_folder(tmp_path / "empty", "style")
