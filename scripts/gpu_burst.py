@@ -81,7 +81,7 @@ def run(pack_dir: Path, minutes: float, out: Path, work: Path, train_args: list[
 
     from app import weights  # noqa: PLC0415
     from app.cli import train as train_cli  # noqa: PLC0415
-    from app.train import run as train  # noqa: PLC0415
+    from app.tools.train import run as train  # noqa: PLC0415
 
     data = pack_dir / "data"
     parser = argparse.ArgumentParser(prog="gpu_burst.py run --")

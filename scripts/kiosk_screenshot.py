@@ -37,7 +37,7 @@ class LosableSource:
         self.name, self.fps = inner.name, inner.fps
 
     def open(self) -> None:
-        from app.capture import SourceError  # noqa: PLC0415
+        from app.live.capture import SourceError  # noqa: PLC0415
 
         if self.lost:
             raise SourceError("unplugged")
@@ -75,7 +75,7 @@ def main() -> int:
     import torch  # noqa: PLC0415
 
     from app import weights  # noqa: PLC0415
-    from app.capture import FileSource  # noqa: PLC0415
+    from app.live.capture import FileSource  # noqa: PLC0415
     from app.engine import Stylizer  # noqa: PLC0415
     from app.kiosk.config import ActiveHours, KioskConfig  # noqa: PLC0415
     from app.kiosk.run import prepare_entries, resolve_playlist  # noqa: PLC0415

@@ -55,7 +55,7 @@ def main() -> int:
 
     from app import weights  # noqa: PLC0415
     from app.engine import Stylizer  # noqa: PLC0415
-    from app.live import LiveOptions  # noqa: PLC0415
+    from app.live.pipeline import LiveOptions  # noqa: PLC0415
     from app.styles import StyleLibrary  # noqa: PLC0415
     from app.ui.app import application, build_window  # noqa: PLC0415
     from app.ui.state import UiState  # noqa: PLC0415

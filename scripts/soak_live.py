@@ -96,13 +96,13 @@ def check_args(args: argparse.Namespace) -> float:
 
 def soak(args: argparse.Namespace, seconds: float, out: TextIO) -> dict[str, Any]:
     """Run the pipeline for ``seconds``; every figure, as the report's dictionary."""
-    from app.capture import open_source  # noqa: PLC0415
+    from app.live.capture import open_source  # noqa: PLC0415
     from app.cli.common import make_stylizer  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
     from app.kiosk.report import SoakMonitor  # noqa: PLC0415
-    from app.live import LivePipeline  # noqa: PLC0415
+    from app.live.pipeline import LivePipeline  # noqa: PLC0415
     from app.styles import StyleLibrary  # noqa: PLC0415
-    from app.temporal import DEFAULT_STRENGTH  # noqa: PLC0415
+    from app.live.temporal import DEFAULT_STRENGTH  # noqa: PLC0415
 
     library = StyleLibrary()
     styles = [library.resolve(s) for s in args.style or []] or library.all()[:1]

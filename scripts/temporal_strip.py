@@ -33,7 +33,7 @@ def main() -> int:
     from app.engine import Settings, Stylizer  # noqa: PLC0415
     from app.images import save_image  # noqa: PLC0415
     from app.styles import StyleLibrary  # noqa: PLC0415
-    from app.temporal import TemporalStabilizer  # noqa: PLC0415
+    from app.live.temporal import TemporalStabilizer  # noqa: PLC0415
     from app.video_io import VideoReader  # noqa: PLC0415
 
     frames = []

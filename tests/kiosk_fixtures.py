@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from app.capture import Backoff
+from app.live.capture import Backoff
 from app.engine import Stylizer
 from app.images import load_image
 from app.kiosk.config import KioskConfig

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.capture import Backoff, FrameFeed, SourceError
+from app.live.capture import Backoff, FrameFeed, SourceError
 from app.engine import Settings
 
 from conftest import MEDIA, VIDEO  # the paths; tests reach the files through conftest's ``media`` fixture

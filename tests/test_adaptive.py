@@ -6,11 +6,11 @@ import time
 import numpy as np
 import pytest
 
-from app.adaptive import MIN_SIZE, PRESETS, SizeGovernor
-from app.capture import FrameFeed
+from app.live.adaptive import MIN_SIZE, PRESETS, SizeGovernor
+from app.live.capture import FrameFeed
 from app.engine import Settings
-from app.live import AUTO, LivePipeline
-from app.worker import EngineWorker
+from app.live.pipeline import AUTO, LivePipeline
+from app.live.worker import EngineWorker
 from live_fixtures import FakeStylizer, wait_for
 
 

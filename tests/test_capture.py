@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from app.capture import (CameraSource, CaptureThread, DemoSource, FileSource, FrameFeed, ImageSource, StreamSource,
+from app.live.capture import (CameraSource, CaptureThread, DemoSource, FileSource, FrameFeed, ImageSource, StreamSource,
                          open_source, parse_size)
 from app.errors import UserError
 from app.video_io import VideoReader, VideoWriter

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from app.cli import COMMANDS, main
-from app.temporal import DEFAULT_STRENGTH
+from app.live.temporal import DEFAULT_STRENGTH
 
 
 def help_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

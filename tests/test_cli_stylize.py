@@ -24,7 +24,7 @@ from PIL import Image
 
 from app.cli import main
 from app.images import load_image
-from app.offline import Job, stylize_video
+from app.tools.offline import Job, stylize_video
 from app.styles import StyleLibrary
 from app.video_io import VideoReader, VideoWriter, probe_frames
 from app.weights import DEFAULT_DECODER

@@ -60,7 +60,7 @@ def test_eval_quality_scores_every_pair_and_writes_a_sheet(primed_home, decoder_
 def test_psnr_is_the_same_figure_for_tensors_and_uint8_pictures():
     import torch
 
-    from app.quality import psnr
+    from app.tools.quality import psnr
 
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from app import weights
-from app.train import STRETCHES
+from app.tools.train import STRETCHES
 from conftest import REPO, smooth_image
 
 pytestmark = pytest.mark.shipped_decoder

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import app.cli.live as live_cli
-from app.adaptive import DEFAULT_SIZE, DEFAULT_TARGET_FPS
+from app.live.adaptive import DEFAULT_SIZE, DEFAULT_TARGET_FPS
 from app.cli import main
 from app.errors import UserError
 from app.kiosk.config import (ITEM_KEYS, TOP_KEYS, ActiveHours, KeyChord, KioskConfig, config_from_dict,

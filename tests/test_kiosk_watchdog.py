@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from app.capture import FrameFeed
+from app.live.capture import FrameFeed
 from app.kiosk.watchdog import Watchdog
-from app.worker import EngineWorker
+from app.live.worker import EngineWorker
 from kiosk_fixtures import HangOnce, wait_for
 from live_fixtures import FakeStylizer, pattern_frame
 

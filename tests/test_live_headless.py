@@ -12,9 +12,9 @@ from PIL import Image
 
 import app.cli.live as live_cli
 from app import display
-from app.capture import CameraSource, SourceError
+from app.live.capture import CameraSource, SourceError
 from app.cli import main
-from app.live import LivePipeline, run_headless
+from app.live.pipeline import LivePipeline, run_headless
 from app.paths import videos_dir
 from app.video_io import FRAGMENTED_MP4, probe_frames
 from conftest import assert_one_line, craft_png_header

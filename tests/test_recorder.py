@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from app.images import load_image
-from app.live import LivePipeline
+from app.live.pipeline import LivePipeline
 from app.paths import pictures_dir, videos_dir
-from app.recorder import Recorder, fit_into, save_snapshot, timestamped_path
+from app.live.recorder import Recorder, fit_into, save_snapshot, timestamped_path
 from app.video_io import probe_frames
 from conftest import assert_one_line
 from live_fixtures import FakeStylizer, NoiseSource, fill_disk_after, pattern_frame, wait_for
@@ -89,7 +89,7 @@ def test_sigkill_while_recording_leaves_a_playable_file(tmp_path):
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
         import numpy as np
-        from app.recorder import Recorder
+        from app.live.recorder import Recorder
         rec = Recorder({str(out)!r}, nominal_fps=25).start()
         i = 0
         while True:
@@ -147,7 +147,7 @@ def test_a_disk_full_from_the_first_byte_is_an_error_not_a_crash(tmp_path):
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
         import numpy as np
-        from app.recorder import Recorder
+        from app.live.recorder import Recorder
         rec = Recorder({str(out)!r}, nominal_fps=25).start()
         rng = np.random.default_rng(0)
         for i in range(200):  # until the encoder's first packets meet the full disk

@@ -15,7 +15,7 @@ from pythonosc.osc_message import OscMessage  # noqa: E402
 from pythonosc.osc_message_builder import OscMessageBuilder  # noqa: E402
 
 from app.errors import UserError  # noqa: E402
-from app.remote import MAX_PACKET, OscServer, RemoteStatus  # noqa: E402
+from app.live.remote import MAX_PACKET, OscServer, RemoteStatus  # noqa: E402
 from live_fixtures import wait_for  # noqa: E402
 
 
@@ -169,14 +169,14 @@ REFUSED_BY_TARGET = {"an unknown style", "an unknown style in a mix"}  # checked
 @pytest.mark.parametrize("case", list(BAD))
 def test_each_bad_message_is_logged_once_and_ignored(osc, case, caplog):
     server, target, send, client = osc
-    caplog.set_level(logging.WARNING, logger="app.remote")
+    caplog.set_level(logging.WARNING, logger="app.live.remote")
     for _ in range(3):
         send(BAD[case])
     send(build("/style/next"))  # the server still works after it
     handled = 1 + (3 if case in REFUSED_BY_TARGET else 0)
     settle(server, handled, 3)
     assert target.calls == [("next",)]
-    warnings = [r for r in caplog.records if r.name == "app.remote"]
+    warnings = [r for r in caplog.records if r.name == "app.live.remote"]
     assert len(warnings) == 1 and "ignored" in warnings[0].getMessage()  # once, not three times
     assert "\n" not in warnings[0].getMessage()
     assert server.port and server._thread.is_alive()
@@ -234,7 +234,7 @@ def test_a_burst_of_1000_messages_neither_crashes_nor_grows_memory(osc):
 
     def ours(stat) -> bool:
         name = stat.traceback[0].filename
-        return name.endswith(os.path.join("app", "remote.py")) or "pythonosc" in name
+        return name.endswith(os.path.join("app", "live", "remote.py")) or "pythonosc" in name
 
     replies = [0]
 

@@ -23,9 +23,9 @@ from app.errors import UserError  # noqa: E402
 from app.kiosk.config import KioskConfig, parse_config  # noqa: E402
 from app.kiosk.playlist import Playlist, PlaylistEntry  # noqa: E402
 from app.kiosk.remote import KioskRemote  # noqa: E402
-from app.live import LivePipeline  # noqa: E402
+from app.live.pipeline import LivePipeline  # noqa: E402
 from app.paths import pictures_dir  # noqa: E402
-from app.remote import OscServer  # noqa: E402
+from app.live.remote import OscServer  # noqa: E402
 from conftest import assert_one_line  # noqa: E402
 from kiosk_fixtures import cached_entries, make_session, micro_stylizer  # noqa: E402
 from live_fixtures import FakeStylizer, ScriptedSource, library, style_dir, wait_for  # noqa: E402,F401
@@ -119,12 +119,12 @@ def test_the_window_obeys_each_command_on_its_ui_thread(qtbot, remote_window, li
 
 def test_an_unknown_style_is_logged_once_and_the_window_carries_on(qtbot, remote_window, library, caplog):
     window, client = remote_window
-    caplog.set_level(logging.WARNING, logger="app.remote")
+    caplog.set_level(logging.WARNING, logger="app.live.remote")
     for _ in range(3):
         client.send("/style/set", "nonesuch")
     client.send("/style/next")
     qtbot.waitUntil(lambda: window.gallery.selected_names() == library.names()[1:2], timeout=10_000)
-    warnings = [r.getMessage() for r in caplog.records if r.name == "app.remote"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "app.live.remote"]
     assert len(warnings) == 1 and "no style named 'nonesuch'" in warnings[0]
     assert window.osc.ignored == 3
 
@@ -153,7 +153,7 @@ def test_the_kiosk_obeys_its_commands_and_refuses_the_rest(tmp_path, caplog):
     session = make_session(stylizer, ScriptedSource(fps=30), config, entries)
     server = OscServer(KioskRemote(session), 0).start()
     client = Client(server.port)
-    caplog.set_level(logging.WARNING, logger="app.remote")
+    caplog.set_level(logging.WARNING, logger="app.live.remote")
     session.start()
     try:
         assert client.status()[:1] == ["painting_0"] and client.status()[2] == 0
@@ -180,7 +180,7 @@ def test_the_kiosk_obeys_its_commands_and_refuses_the_rest(tmp_path, caplog):
         server.stop()
         session.stop()
         client.sock.close()
-    warnings = [r.getMessage() for r in caplog.records if r.name == "app.remote"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "app.live.remote"]
     assert any("not available in kiosk mode" in w for w in warnings)
     assert any("no style named 'nonesuch'" in w for w in warnings)
 
@@ -237,7 +237,7 @@ def test_the_osc_options_reach_the_live_options_and_the_kiosk_config():
 
 
 def test_an_exposed_server_warns_that_osc_has_no_authentication(caplog):
-    caplog.set_level(logging.WARNING, logger="app.remote")
+    caplog.set_level(logging.WARNING, logger="app.live.remote")
     server = OscServer(KioskRemote.__new__(KioskRemote), 0, "0.0.0.0").start()
     server.stop()
     assert any("no authentication" in r.getMessage() for r in caplog.records)
@@ -250,7 +250,7 @@ def test_a_kiosk_run_listens_for_osc_and_survives_a_missing_virtual_camera(tmp_p
     from app.kiosk.config import PlaylistItem  # noqa: PLC0415
     from app.kiosk.run import run_kiosk  # noqa: PLC0415
     from app.paths import log_dir  # noqa: PLC0415
-    from app.virtual_camera import NO_DEVICE  # noqa: PLC0415
+    from app.live.virtual_camera import NO_DEVICE  # noqa: PLC0415
 
     pytest.importorskip("pyvirtualcam")
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -151,7 +151,7 @@ def network_exposures(source: str, filename: str = "<code>") -> list[str]:
 REVIEWED_BINDS = {
     # The OSC remote control (issue 18): DEFAULT_HOST (127.0.0.1) unless --osc-host / osc_host names
     # another, which logs that OSC has no authentication (checked below and in test_remote_fronts).
-    "app/remote.py": "self.host",
+    "app/live/remote.py": "self.host",
 }
 
 
@@ -168,8 +168,8 @@ def test_the_reviewed_osc_listener_defaults_to_loopback():
     import inspect  # noqa: PLC0415
 
     from app.kiosk.config import KioskConfig  # noqa: PLC0415
-    from app.live import LiveOptions  # noqa: PLC0415
-    from app.remote import DEFAULT_HOST, OscServer  # noqa: PLC0415
+    from app.live.pipeline import LiveOptions  # noqa: PLC0415
+    from app.live.remote import DEFAULT_HOST, OscServer  # noqa: PLC0415
 
     assert DEFAULT_HOST == "127.0.0.1"
     assert inspect.signature(OscServer).parameters["host"].default == DEFAULT_HOST

@@ -1,4 +1,4 @@
-"""Landing a training run (app.ship): the better decoder ships with its card and samples, a
+"""Landing a training run (app.tools.ship): the better decoder ships with its card and samples, a
 worse one becomes the resume point, and every stretch leaves one row in the history."""
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from PIL import Image
 
 from app import weights
 from app.errors import UserError
-from app.ship import CARD, RESUME, SAMPLES, SHIPPED, ship
-from app.train import EXPORT, STRETCHES
+from app.tools.ship import CARD, RESUME, SAMPLES, SHIPPED, ship
+from app.tools.train import EXPORT, STRETCHES
 from conftest import REPO, assert_one_line, seeded_decoder, smooth_image
 
 pytestmark = pytest.mark.shipped_decoder

@@ -1,4 +1,4 @@
-"""The fast student (models.student, app.distill, train --student): its size, its start from
+"""The fast student (models.student, app.tools.distill, train --student): its size, its start from
 VGG's filters, a distillation that learns and resumes, and a decoder trained in its space."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from app import weights
-from app.distill import CHECKPOINT, EXPORT, LOSS_LOG, DistillConfig, Distiller, run as distill
+from app.tools.distill import CHECKPOINT, EXPORT, LOSS_LOG, DistillConfig, Distiller, run as distill
 from app.errors import UserError
-from app.flops import conv_flops
-from app.train import ContentBank, ImageBank, StyleBank, TrainConfig, Trainer
+from app.tools.flops import conv_flops
+from app.tools.train import ContentBank, ImageBank, StyleBank, TrainConfig, Trainer
 from conftest import assert_one_line
 from models.decoder import decoder
 from models.student import FeatureMaps, distillation_loss, prune_from, student_encoder

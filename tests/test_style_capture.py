@@ -21,12 +21,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PyQt6.QtCore import Qt  # noqa: E402
 
-from app.capture import Frame, ImageSource  # noqa: E402
+from app.live.capture import Frame, ImageSource  # noqa: E402
 from app.errors import UserError  # noqa: E402
 from app.images import load_image, resize_to_fit  # noqa: E402
 from app.kiosk.config import KeyChord, KioskConfig, parse_config  # noqa: E402
-from app.live import LivePipeline  # noqa: E402
-from app.style_capture import (CROP_FRACTION, KIOSK_PREFIX, NO_FRAME, WINDOW_PREFIX, capture_style,  # noqa: E402
+from app.live.pipeline import LivePipeline  # noqa: E402
+from app.live.style_capture import (CROP_FRACTION, KIOSK_PREFIX, NO_FRAME, WINDOW_PREFIX, capture_style,  # noqa: E402
                                centre_crop, kiosk_capture_day, remove_old_captures)
 from conftest import MEDIA, assert_one_line  # noqa: E402
 from kiosk_fixtures import make_session, micro_stylizer  # noqa: E402
@@ -249,7 +249,7 @@ def kiosk_session(tmp_path, capture: bool = True, **kw):
 def test_the_kiosk_takes_a_style_over_osc_cuts_to_it_and_drops_it_the_next_day(tmp_path):
     pytest.importorskip("pythonosc")
     from app.kiosk.remote import KioskRemote  # noqa: PLC0415
-    from app.remote import OscServer  # noqa: PLC0415
+    from app.live.remote import OscServer  # noqa: PLC0415
 
     clock = Clock(dt.datetime(2026, 12, 4, 14, 32, 0))
     session, stylizer, styles = kiosk_session(tmp_path, now=clock)
@@ -310,11 +310,11 @@ def test_kiosk_start_up_removes_the_kiosks_captures_from_other_days_before_the_p
 def test_kiosk_capture_is_off_unless_the_config_turns_it_on(tmp_path, caplog):
     pytest.importorskip("pythonosc")
     from app.kiosk.remote import KioskRemote  # noqa: PLC0415
-    from app.remote import OscServer  # noqa: PLC0415
+    from app.live.remote import OscServer  # noqa: PLC0415
 
     session, _stylizer, styles = kiosk_session(tmp_path, capture=False)
     server = OscServer(KioskRemote(session), 0).start()
-    caplog.set_level(logging.WARNING, logger="app.remote")
+    caplog.set_level(logging.WARNING, logger="app.live.remote")
     session.start()
     try:
         assert wait_for(lambda: session.pipeline.feed.peek() is not None, timeout=20)
@@ -427,7 +427,7 @@ def test_the_kiosk_config_takes_capture_and_its_key():
 
 
 def test_osc_style_capture_takes_no_arguments():
-    from app.remote import ADDRESSES, BadMessage, parse_command  # noqa: PLC0415
+    from app.live.remote import ADDRESSES, BadMessage, parse_command  # noqa: PLC0415
 
     assert "/style/capture" in ADDRESSES
     with pytest.raises(BadMessage):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.temporal import TemporalStabilizer, WarpingError, consistent, warp
+from app.live.temporal import TemporalStabilizer, WarpingError, consistent, warp
 from live_fixtures import tiny_stylizer  # noqa: F401  (a fixture)
 
 
@@ -122,7 +122,7 @@ class _Replay:
 
 def test_engine_worker_stabilises_and_resets_on_a_style_change() -> None:
     from app.engine import Settings
-    from app.worker import EngineWorker
+    from app.live.worker import EngineWorker
 
     content = [_scene(t) for t in range(6)]
     flickering = _flicker(content, 24)

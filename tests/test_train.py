@@ -1,4 +1,4 @@
-"""Training (app.train) on tiny generated images: the loss goes down, checkpoints resume
+"""Training (app.tools.train) on tiny generated images: the loss goes down, checkpoints resume
 exactly, and run() writes every artefact it promises."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from app import weights
 from app.errors import UserError
 from app.images import load_image
-from app.train import (CHECKPOINT, EXPORT, LOSS_LOG, STRETCHES, ContentBank, ImageBank, StyleBank, TrainConfig,
+from app.tools.train import (CHECKPOINT, EXPORT, LOSS_LOG, STRETCHES, ContentBank, ImageBank, StyleBank, TrainConfig,
                        Trainer, run)
 from conftest import assert_one_line
 

@@ -16,9 +16,9 @@ import pytest  # noqa: E402
 from PyQt6.QtCore import QMimeData, QPoint, QPointF, QRect, QSize, Qt, QTimer, QUrl  # noqa: E402
 from PyQt6.QtGui import QDropEvent  # noqa: E402
 
-from app.adaptive import PRESETS  # noqa: E402
-from app.capture import FileSource  # noqa: E402
-from app.live import LiveOptions, LivePipeline  # noqa: E402
+from app.live.adaptive import PRESETS  # noqa: E402
+from app.live.capture import FileSource  # noqa: E402
+from app.live.pipeline import LiveOptions, LivePipeline  # noqa: E402
 from app.paths import pictures_dir, videos_dir  # noqa: E402
 from app.styles import StyleLibrary  # noqa: E402
 from app.ui.app import build_window, exec_until_closed  # noqa: E402

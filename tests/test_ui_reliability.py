@@ -21,7 +21,7 @@ from PyQt6.QtGui import QDropEvent  # noqa: E402
 from PyQt6.QtWidgets import QFileDialog  # noqa: E402
 
 import app.styles  # noqa: E402
-from app.live import LivePipeline  # noqa: E402
+from app.live.pipeline import LivePipeline  # noqa: E402
 from app.ui.state import UiState  # noqa: E402
 from app.ui.window import MainWindow  # noqa: E402
 from app.video_io import probe_frames  # noqa: E402

@@ -16,11 +16,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import app.virtual_camera as vc  # noqa: E402
+import app.live.virtual_camera as vc  # noqa: E402
 from app.errors import UserError  # noqa: E402
-from app.live import LivePipeline, run_headless  # noqa: E402
-from app.recorder import fit_into  # noqa: E402
-from app.virtual_camera import MISSING_PACKAGE, NO_DEVICE, PyVirtualCamBackend, VirtualCamera  # noqa: E402
+from app.live.pipeline import LivePipeline, run_headless  # noqa: E402
+from app.live.recorder import fit_into  # noqa: E402
+from app.live.virtual_camera import MISSING_PACKAGE, NO_DEVICE, PyVirtualCamBackend, VirtualCamera  # noqa: E402
 from conftest import assert_one_line  # noqa: E402
 from live_fixtures import FakeStylizer, ScriptedSource, library, pattern_frame, style_dir, wait_for  # noqa: E402,F401
 

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from app.capture import CaptureThread, FrameFeed
+from app.live.capture import CaptureThread, FrameFeed
 from app.images import load_image
-from app.worker import EngineWorker
+from app.live.worker import EngineWorker
 from live_fixtures import (MEDIA, STYLE_FILES, FakeStylizer, ScriptedSource, pattern_frame, tiny_stylizer,  # noqa: F401
                            wait_for)
 
@@ -96,7 +96,7 @@ def test_a_failing_frame_is_counted_and_the_stream_goes_on(caplog):
     assert st.errors == 1 and "boom on call 2" in st.last_error
     assert worker.latest().source.index == 4
     assert stylizer.threads == {"engine"}
-    logged = [r for r in caplog.records if r.name == "app.worker" and r.levelname == "ERROR"]
+    logged = [r for r in caplog.records if r.name == "app.live.worker" and r.levelname == "ERROR"]
     assert len(logged) == 1 and logged[0].exc_info is not None  # logged once, with its traceback
 
 

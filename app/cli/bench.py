@@ -67,7 +67,7 @@ def _device(name: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     import torch  # noqa: PLC0415
 
-    from app import bench  # noqa: PLC0415
+    from app.tools import bench  # noqa: PLC0415
     from app.engine import Stylizer  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
     from app.images import load_image  # noqa: PLC0415
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     sizes = _sizes(args.sizes)
     paths = _path_names(args.paths)
     if args.peer:
-        from app import peer  # noqa: PLC0415
+        from app.tools import peer  # noqa: PLC0415
 
         if not peer.available():
             raise UserError(f"--peer needs the peer installed: {peer.INSTALL_HINT}")

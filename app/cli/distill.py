@@ -1,4 +1,4 @@
-"""``python main.py distill``: distil the fast student's encoder from VGG-19 (see app.distill)."""
+"""``python main.py distill``: distil the fast student's encoder from VGG-19 (see app.tools.distill)."""
 from __future__ import annotations
 
 import argparse
@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.device import cpu_supports_bf16  # noqa: PLC0415
-    from app.distill import EXPORT, DistillConfig, run as distill  # noqa: PLC0415
+    from app.tools.distill import EXPORT, DistillConfig, run as distill  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
 
     if args.iterations <= 0 or args.batch < 2 or args.size < 16:

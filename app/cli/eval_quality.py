@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # noqa: PLC0415
 
-    from app import peer, quality  # noqa: PLC0415
+    from app.tools import peer, quality  # noqa: PLC0415
     from app.cli.common import make_stylizer  # noqa: PLC0415
     from app.engine import Settings  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from app.cli.common import add_engine_arguments, write_json
-from app.temporal import DEFAULT_STRENGTH
+from app.live.temporal import DEFAULT_STRENGTH
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from app.engine import Settings  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
     from app.styles import StyleLibrary  # noqa: PLC0415
-    from app.temporal import TemporalStabilizer, WarpingError  # noqa: PLC0415
+    from app.live.temporal import TemporalStabilizer, WarpingError  # noqa: PLC0415
     from app.video_io import VideoReader  # noqa: PLC0415
     from models.losses import style_loss  # noqa: PLC0415
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.adaptive import DEFAULT_SIZE, DEFAULT_TARGET_FPS
+from app.live.adaptive import DEFAULT_SIZE, DEFAULT_TARGET_FPS
 from app.cli.common import add_engine_arguments, add_style_arguments, check_alpha, make_stylizer, parse_mix
 from app.display import check_window_libraries, no_display
-from app.temporal import DEFAULT_STRENGTH
+from app.live.temporal import DEFAULT_STRENGTH
 
 DEMO_FRAMES = 200  # frames the no-display demo records
 
@@ -87,10 +87,10 @@ def size_choice(text: str):
 
 def options(args: argparse.Namespace):
     """Validate the command line (before any slow model load) into LiveOptions."""
-    from app.capture import parse_size  # noqa: PLC0415
+    from app.live.capture import parse_size  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
-    from app.live import LiveOptions  # noqa: PLC0415
-    from app.remote import DEFAULT_HOST  # noqa: PLC0415
+    from app.live.pipeline import LiveOptions  # noqa: PLC0415
+    from app.live.remote import DEFAULT_HOST  # noqa: PLC0415
 
     if args.alpha is not None:
         check_alpha(args.alpha)
@@ -109,7 +109,7 @@ def options(args: argparse.Namespace):
     if args.record is not None and not (args.record.parent if str(args.record.parent) else Path(".")).is_dir():
         raise UserError(f"{args.record.parent}: no such folder for --record")
     if args.virtual_camera:
-        from app.virtual_camera import require_pyvirtualcam  # noqa: PLC0415
+        from app.live.virtual_camera import require_pyvirtualcam  # noqa: PLC0415
 
         require_pyvirtualcam()
     check_osc_arguments(args)
@@ -124,7 +124,7 @@ def options(args: argparse.Namespace):
 
 def check_osc_arguments(args: argparse.Namespace) -> None:
     from app.errors import UserError  # noqa: PLC0415
-    from app.remote import require_python_osc  # noqa: PLC0415
+    from app.live.remote import require_python_osc  # noqa: PLC0415
     from app.rules import check_port  # noqa: PLC0415
 
     if args.osc is not None:
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _demo_source(opts):
     """The given source, else the camera if one opens, else the synthetic demo."""
-    from app.capture import CameraSource, DemoSource, SourceError, open_source  # noqa: PLC0415
+    from app.live.capture import CameraSource, DemoSource, SourceError, open_source  # noqa: PLC0415
 
     if opts.source is not None:
         return open_source(opts.source, opts.camera_size)
@@ -189,7 +189,7 @@ def _demo_source(opts):
 def _probe(source) -> None:
     """Open and close a file or stream once, so a bad one fails before the model loads.
     (Cameras are not: opening one twice is slow, and the run reports a missing one anyway.)"""
-    from app.capture import CameraSource, SourceError  # noqa: PLC0415
+    from app.live.capture import CameraSource, SourceError  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
 
     if isinstance(source, CameraSource):
@@ -203,10 +203,10 @@ def _probe(source) -> None:
 
 
 def run_headless(args: argparse.Namespace, opts, demo: bool = False) -> int:
-    from app.capture import open_source  # noqa: PLC0415
+    from app.live.capture import open_source  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
-    from app.live import LivePipeline, run_headless as run_pipeline  # noqa: PLC0415
-    from app.recorder import timestamped_path  # noqa: PLC0415
+    from app.live.pipeline import LivePipeline, run_headless as run_pipeline  # noqa: PLC0415
+    from app.live.recorder import timestamped_path  # noqa: PLC0415
     from app.paths import videos_dir  # noqa: PLC0415
     from app.styles import StyleLibrary  # noqa: PLC0415
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from app.cli.common import add_engine_arguments, add_style_arguments, check_alpha, make_stylizer, parse_mix
-from app.temporal import DEFAULT_STRENGTH
+from app.live.temporal import DEFAULT_STRENGTH
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from app.engine import Settings  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
     from app.images import load_image  # noqa: PLC0415
-    from app.offline import check_inputs, collect_inputs, plan_jobs, stylize_image, stylize_video  # noqa: PLC0415
+    from app.tools.offline import check_inputs, collect_inputs, plan_jobs, stylize_image, stylize_video  # noqa: PLC0415
     from app.styles import StyleLibrary  # noqa: PLC0415
 
     # Everything is validated before the (slow) model load and before any output exists.

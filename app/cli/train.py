@@ -1,4 +1,4 @@
-"""``python main.py train``: train a decoder (see app.train)."""
+"""``python main.py train``: train a decoder (see app.tools.train)."""
 from __future__ import annotations
 
 import argparse
@@ -70,7 +70,7 @@ def config(args: argparse.Namespace):
     """The checked TrainConfig for parsed arguments (also used by scripts/gpu_burst.py)."""
     from app.device import cpu_supports_bf16, select_device  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
-    from app.train import TrainConfig  # noqa: PLC0415
+    from app.tools.train import TrainConfig  # noqa: PLC0415
 
     if args.iterations <= 0 or args.batch <= 0:
         raise UserError("--iterations and --batch must be positive")
@@ -111,7 +111,7 @@ def config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import torch  # noqa: PLC0415
 
-    from app.train import run as train  # noqa: PLC0415
+    from app.tools.train import run as train  # noqa: PLC0415
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = train(cfg, resume=args.resume, max_minutes=args.max_minutes)
     print(f"stopped at step {trainer.step_count}; decoder: {args.out / 'decoder_fp16.pth'}")
     if args.ship:
-        from app.ship import ship  # noqa: PLC0415
+        from app.tools.ship import ship  # noqa: PLC0415
 
         ship(args.out)
     return 0

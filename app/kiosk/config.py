@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from app.adaptive import DEFAULT_SIZE
+from app.live.adaptive import DEFAULT_SIZE
 from app.errors import UserError
 from app.paths import config_dir
-from app.remote import DEFAULT_HOST
+from app.live.remote import DEFAULT_HOST
 from app.rules import PORT_RANGE
 
 DEFAULT_FILE = "kiosk.toml"  # looked for in the config folder when --config is not given

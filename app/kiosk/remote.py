@@ -13,7 +13,7 @@ from typing import Sequence
 
 from app.errors import UserError
 from app.kiosk.session import KioskSession
-from app.remote import RemoteStatus
+from app.live.remote import RemoteStatus
 
 
 def _not_in_kiosk(what: str) -> UserError:
@@ -21,7 +21,7 @@ def _not_in_kiosk(what: str) -> UserError:
 
 
 class KioskRemote:
-    """A :class:`app.remote.RemoteTarget` that drives a :class:`KioskSession` (commands run on the
+    """A :class:`app.live.remote.RemoteTarget` that drives a :class:`KioskSession` (commands run on the
     OSC thread: every session method used here is thread-safe)."""
 
     def __init__(self, session: KioskSession) -> None:

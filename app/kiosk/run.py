@@ -24,14 +24,14 @@ from typing import Callable, Iterator, Sequence, TextIO
 
 import numpy as np
 
-from app.capture import Backoff, FileSource, FrameSource, ImageSource, SourceError, open_source
+from app.live.capture import Backoff, FileSource, FrameSource, ImageSource, SourceError, open_source
 from app.errors import UserError
 from app.kiosk.config import KioskConfig, PlaylistItem
 from app.kiosk.playlist import PlaylistEntry
 from app.kiosk.report import SoakMonitor, write_report
 from app.kiosk.session import KioskSession
 from app.paths import log_dir
-from app.style_capture import remove_old_captures
+from app.live.style_capture import remove_old_captures
 from app.styles import Style, StyleLibrary
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def remote_control(session: KioskSession, config: KioskConfig, out: TextIO) -> I
         yield
         return
     from app.kiosk.remote import KioskRemote  # noqa: PLC0415
-    from app.remote import OscServer  # noqa: PLC0415
+    from app.live.remote import OscServer  # noqa: PLC0415
 
     server = OscServer(KioskRemote(session), config.osc_port, config.osc_host).start()
     print(f"kiosk: OSC remote control on {config.osc_host}:{server.port}", file=out, flush=True)
@@ -232,7 +232,7 @@ def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, windo
               virtual_camera: bool = False) -> int:
     """Check, prepare, run (fullscreen window or headless), report. Returns the exit code.
     ``make_source`` replaces the config's source (tests, embedding); ``virtual_camera`` also sends
-    the picture to a virtual camera (see app.virtual_camera)."""
+    the picture to a virtual camera (see app.live.virtual_camera)."""
     out = out or sys.stdout
     library = library or StyleLibrary()
     today = dt.date.today()

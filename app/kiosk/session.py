@@ -19,18 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from app.capture import Backoff, CameraSource, FrameSource, StreamSource
+from app.live.capture import Backoff, CameraSource, FrameSource, StreamSource
 from app.engine import Settings
 from app.errors import UserError
 from app.kiosk.config import KioskConfig
 from app.kiosk.playlist import Playlist, PlaylistEntry, caption_opacity
 from app.kiosk.report import SoakMonitor
 from app.kiosk.watchdog import Watchdog
-from app.live import LivePipeline
+from app.live.pipeline import LivePipeline
 from app.paths import user_styles_dir
-from app.style_capture import KIOSK_PREFIX, capture_style, kiosk_capture_day, remove_old_captures
-from app.temporal import DEFAULT_STRENGTH
-from app.worker import StylizerLike
+from app.live.style_capture import KIOSK_PREFIX, capture_style, kiosk_capture_day, remove_old_captures
+from app.live.temporal import DEFAULT_STRENGTH
+from app.live.worker import StylizerLike
 
 log = logging.getLogger(__name__)
 CAPTURES_IN_PLAYLIST = 10  # visitors' styles in the rotation at once; older ones leave it (files stay for the day)

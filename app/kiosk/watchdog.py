@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Callable
 
-from app.worker import EngineWorker
+from app.live.worker import EngineWorker
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The live window (PyQt6). The only package that imports Qt; it draws and forwards user
-input to :class:`app.live.LivePipeline`, and never runs the model itself.
+input to :class:`app.live.pipeline.LivePipeline`, and never runs the model itself.
 
 Entry point: :func:`app.ui.app.run_window`.
 """

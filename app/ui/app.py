@@ -11,13 +11,13 @@ from PyQt6.QtGui import QColor, QPalette
 from PyQt6.QtWidgets import QApplication
 
 from app import APP_NAME
-from app.capture import describe_spec, open_source
+from app.live.capture import describe_spec, open_source
 from app.errors import UserError
-from app.live import LiveOptions, LivePipeline
+from app.live.pipeline import LiveOptions, LivePipeline
 from app.styles import Style, StyleLibrary
 from app.ui.state import UiState, load_state
 from app.ui.window import MainWindow
-from app.worker import StylizerLike
+from app.live.worker import StylizerLike
 
 log = logging.getLogger(__name__)
 SIGNAL_WAKE_MS = 100  # how soon Ctrl+C in the terminal is noticed

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from app.errors import UserError
-from app.remote import RemoteStatus
+from app.live.remote import RemoteStatus
 
 if TYPE_CHECKING:
     from app.ui.window import MainWindow
 
 
 class WindowRemote(QObject):
-    """A :class:`app.remote.RemoteTarget` that drives a :class:`MainWindow`."""
+    """A :class:`app.live.remote.RemoteTarget` that drives a :class:`MainWindow`."""
 
     _posted = pyqtSignal(object)
 

@@ -11,9 +11,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from app.adaptive import AUTO, DEFAULT_SIZE
-from app.live import SizeChoice
-from app.temporal import DEFAULT_STRENGTH
+from app.live.adaptive import AUTO, DEFAULT_SIZE
+from app.live.pipeline import SizeChoice
+from app.live.temporal import DEFAULT_STRENGTH
 from app.paths import atomic_write_bytes, config_dir
 
 STATE_FILE = "live.json"

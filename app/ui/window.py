@@ -21,12 +21,12 @@ from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyE
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton,
                              QScrollArea, QStackedWidget, QVBoxLayout, QWidget)
 
-from app.capture import CameraSource, describe_spec, open_source
+from app.live.capture import CameraSource, describe_spec, open_source
 from app.errors import UserError
 from app.images import IMAGE_SUFFIXES, is_image_path
-from app.live import LivePipeline, SizeChoice
-from app.remote import DEFAULT_HOST, OscServer
-from app.style_capture import WINDOW_PREFIX, capture_style
+from app.live.pipeline import LivePipeline, SizeChoice
+from app.live.remote import DEFAULT_HOST, OscServer
+from app.live.style_capture import WINDOW_PREFIX, capture_style
 from app.styles import Style, StyleLibrary
 from app.ui.controls import ControlsPanel
 from app.ui.gallery import StyleGallery
@@ -437,7 +437,7 @@ class MainWindow(QMainWindow):
     def capture_style(self) -> Style | None:
         """C, the button and OSC /style/capture: the middle of the newest source frame (not the
         stylized picture) becomes a style in the user's folder, joins the gallery and is used at
-        once; its statistics are computed and cached like any style's (see app.style_capture).
+        once; its statistics are computed and cached like any style's (see app.live.style_capture).
         No frame yet, or a folder that cannot be written, is said in the status bar."""
         try:
             path, _rgb = capture_style(self.pipeline.feed.peek(), self.library.user_dir, WINDOW_PREFIX)
@@ -636,7 +636,7 @@ class MainWindow(QMainWindow):
         self.say("Virtual camera on: pick it as the webcam in your video-call app")
 
     def start_remote(self, port: int, host: str = DEFAULT_HOST) -> OscServer:
-        """Listen for OSC commands (see app.remote); UserError when the port cannot be had."""
+        """Listen for OSC commands (see app.live.remote); UserError when the port cannot be had."""
         if self.osc is None:
             remote = WindowRemote(self)
             self.osc = OscServer(remote, port, host, post=remote.post).start()

@@ -24,11 +24,11 @@ from typing import Callable, Protocol, TypeVar
 
 import numpy as np
 
-from app.capture import Frame
+from app.live.capture import Frame
 from app.engine import Settings
-from app.slot import LatestSlot
-from app.adaptive import SizeGovernor
-from app.temporal import TemporalStabilizer
+from app.live.slot import LatestSlot
+from app.live.adaptive import SizeGovernor
+from app.live.temporal import TemporalStabilizer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -119,7 +119,7 @@ class EngineWorker:
         # Called on the engine thread with the settings snapshot of each frame; returns the
         # settings to use for that frame (the kiosk playlist's cross-fades). None: as they are.
         self.settings_hook: Callable[[Settings], Settings] | None = None
-        # Temporal stabilisation against flicker (app.temporal), applied after the model on
+        # Temporal stabilisation against flicker (app.live.temporal), applied after the model on
         # this thread; None or strength 0: per-frame output. Reset when the styles change.
         self.stabilizer: TemporalStabilizer | None = None
         self.governor: SizeGovernor | None = None  # adaptive quality (set_target_fps)

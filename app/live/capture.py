@@ -23,7 +23,7 @@ import numpy as np
 from app.errors import UserError
 from app.images import is_image_path, load_image
 from app.paths import CALIBRATION_DIR
-from app.slot import LatestSlot
+from app.live.slot import LatestSlot
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import Callable, Protocol
 import numpy as np
 
 from app.errors import UserError
-from app.recorder import fit_into
-from app.slot import LatestSlot
+from app.live.recorder import fit_into
+from app.live.slot import LatestSlot
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class VirtualCamera:
             self._slot.put(rgb)
 
     def on_frame(self, frame) -> None:
-        """An :class:`app.worker.EngineWorker` sink: pass on a StylizedFrame's picture."""
+        """An :class:`app.live.worker.EngineWorker` sink: pass on a StylizedFrame's picture."""
         self.submit(frame.rgb)
 
     def stop(self, timeout: float = 5.0) -> VirtualCameraStats:

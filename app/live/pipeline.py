@@ -16,17 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence, TextIO, Union
 
-from app.adaptive import AUTO, DEFAULT_TARGET_FPS
-from app.capture import Backoff, CaptureStats, CaptureThread, FrameFeed, FrameSource
+from app.live.adaptive import AUTO, DEFAULT_TARGET_FPS
+from app.live.capture import Backoff, CaptureStats, CaptureThread, FrameFeed, FrameSource
 from app.engine import Settings
 from app.errors import UserError
 from app.images import load_image
-from app.recorder import Recorder, RecordingStats, save_snapshot
-from app.remote import DEFAULT_HOST
+from app.live.recorder import Recorder, RecordingStats, save_snapshot
+from app.live.remote import DEFAULT_HOST
 from app.styles import Style
-from app.virtual_camera import (DEFAULT_FPS as CAMERA_FPS, BackendFactory, PyVirtualCamBackend, VirtualCamera,
+from app.live.virtual_camera import (DEFAULT_FPS as CAMERA_FPS, BackendFactory, PyVirtualCamBackend, VirtualCamera,
                                 VirtualCameraStats)
-from app.worker import EngineWorker, StylizedFrame, StylizerLike, WorkerStats
+from app.live.worker import EngineWorker, StylizedFrame, StylizerLike, WorkerStats
 
 
 SizeChoice = Union[int, None, Literal["auto"]]  # a processing short side, None (the frame's own), or auto
@@ -148,7 +148,7 @@ class LivePipeline:
 
     @property
     def stabilize(self) -> float:
-        """Temporal stabilisation strength 0..1 (see app.temporal)."""
+        """Temporal stabilisation strength 0..1 (see app.live.temporal)."""
         return self.worker.stabilize
 
     @stabilize.setter
@@ -280,7 +280,7 @@ class LivePipeline:
         return self._camera
 
     def start_virtual_camera(self, fps: float = CAMERA_FPS) -> VirtualCamera:
-        """Send every result from now on to a virtual camera (its own thread; see app.virtual_camera).
+        """Send every result from now on to a virtual camera (its own thread; see app.live.virtual_camera).
         A device that is missing or vanishes shows up in :meth:`stats`, never as an exception here."""
         with self._lock:
             if self._camera is not None:

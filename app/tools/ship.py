@@ -19,12 +19,13 @@ from typing import Callable
 
 import numpy as np
 
-from app import peer, quality, weights
+from app import weights
+from app.tools import peer, quality
 from app.errors import UserError
 from app.images import load_folder
-from app.train import EVALS, EXPORT, STRETCHES, TrainConfig
+from app.tools.train import EVALS, EXPORT, STRETCHES, TrainConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED = Path("models/weights/decoder_fp16.pth")
 RESUME = Path("models/weights/decoder_resume_fp16.pth")
 CARD = Path("models/MODEL_CARD.md")

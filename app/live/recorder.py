@@ -124,7 +124,7 @@ class Recorder:
             return False
 
     def on_frame(self, frame) -> None:
-        """An :class:`app.worker.EngineWorker` sink: record a StylizedFrame at its capture time."""
+        """An :class:`app.live.worker.EngineWorker` sink: record a StylizedFrame at its capture time."""
         self.submit(frame.rgb, frame.capture_ts)
 
     def stop(self, timeout: float | None = 30.0) -> RecordingStats:

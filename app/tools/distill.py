@@ -4,7 +4,7 @@ The student learns VGG's four taps through 1x1 maps, on random crops of photos a
 alike (the student encodes styles too). Adam with a decaying learning rate, bf16 autocast
 where the CPU has it, checkpoints that resume exactly, ``max_minutes``, and an fp16 export of
 the encoder alone: the maps serve only this regression. The student's decoder is then trained
-by ``app.train`` with ``TrainConfig.student`` pointing at the export.
+by ``app.tools.train`` with ``TrainConfig.student`` pointing at the export.
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ import torch
 from app import weights as weights_io
 from app.errors import UserError, reason
 from app.paths import atomic_write_bytes
-from app.quality import centre_square
-from app.train import ImageBank, held_out, step_until
+from app.tools.quality import centre_square
+from app.tools.train import ImageBank, held_out, step_until
 from models.student import STUDENT_WIDTH, FeatureMaps, distillation_loss, prune_from, student_encoder
 from models.vgg import Encoder
 

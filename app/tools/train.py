@@ -29,7 +29,7 @@ from app.device import cpu_name
 from app.errors import UserError, reason
 from app.images import image_files, load_folder, load_image, resize_to_fit, save_image
 from app.paths import atomic_write_bytes
-from app.quality import centre_square, psnr, to_rgb8
+from app.tools.quality import centre_square, psnr, to_rgb8
 from app import weights as weights_io
 from models.adain import FeatureStats, adain, calc_mean_std
 from models.decoder import decoder as build_decoder

@@ -104,11 +104,11 @@ def stylize_video(stylizer: Stylizer, job: Job, settings: Settings, progress: bo
     """Stylize every frame, each at its source timestamp (variable frame rates stay as they
     are; the output starts at 0); returns the number of frames written.
 
-    ``stabilize`` > 0 runs the causal temporal stabiliser (app.temporal) against flicker.
+    ``stabilize`` > 0 runs the causal temporal stabiliser (app.live.temporal) against flicker.
     """
     from tqdm import tqdm  # noqa: PLC0415
 
-    from app.temporal import TemporalStabilizer  # noqa: PLC0415
+    from app.live.temporal import TemporalStabilizer  # noqa: PLC0415
 
     steady = TemporalStabilizer(stabilize)
 

@@ -1,0 +1,1 @@
+"""Offline tools: training and landing a run, stylizing files, speed and quality figures."""
