@@ -277,8 +277,10 @@ def run_kiosk(args: argparse.Namespace, opts) -> int:
         print("No display server found (DISPLAY and WAYLAND_DISPLAY are unset): running the kiosk headless.",
               flush=True)
         window = False
+    runner = None
     if window:
         check_window_libraries()
-    return run(config, lambda: make_stylizer(args), window=window, duration=args.duration, frames=args.frames,
+        from app.ui.kiosk_window import run_kiosk_window as runner  # noqa: PLC0415 - Qt only for the window
+    return run(config, lambda: make_stylizer(args), window=runner, duration=args.duration, frames=args.frames,
                report=args.report, source_key="--source" if args.source is not None else None,
                virtual_camera=opts.virtual_camera)

@@ -224,13 +224,20 @@ def run_headless(session: KioskSession, *, duration: float | None = None, frames
     return reason
 
 
-def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, window: bool,
+WindowRunner = Callable[..., str]
+"""Runs a started-or-not session in a window until it may close: ``runner(session, duration=, frames=)``
+returns why it stopped. The CLI passes app.ui.kiosk_window.run_kiosk_window; the kiosk itself never
+imports the UI."""
+
+
+def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, window: WindowRunner | None,
               duration: float | None = None, frames: int | None = None, report: Path | None = None,
               library: StyleLibrary | None = None, source_key: str | None = None, out: TextIO | None = None,
               warmup_frames: int = 30, warmup_seconds: float | None = None, backoff: Backoff | None = None,
               seed: int | None = None, make_source: Callable[[], FrameSource] | None = None,
               virtual_camera: bool = False) -> int:
-    """Check, prepare, run (fullscreen window or headless), report. Returns the exit code.
+    """Check, prepare, run (fullscreen ``window`` runner, or headless when it is None), report.
+    Returns the exit code.
     ``make_source`` replaces the config's source (tests, embedding); ``virtual_camera`` also sends
     the picture to a virtual camera (see app.live.virtual_camera)."""
     out = out or sys.stdout
@@ -264,9 +271,7 @@ def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, windo
               f"{config.exit_chord} or Ctrl-C; log: {log_path}", file=out, flush=True)
         with stop_on_signals(session), errors_are_logged(), remote_control(session, config, out):
             if window:
-                from app.ui.kiosk_window import run_kiosk_window  # noqa: PLC0415 - Qt only for the window
-
-                stopped_by = run_kiosk_window(session, duration=duration, frames=frames)
+                stopped_by = window(session, duration=duration, frames=frames)
             else:
                 stopped_by = run_headless(session, duration=duration, frames=frames, report=report)
         data = session.report(stopped_by)
