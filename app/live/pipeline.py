@@ -7,7 +7,6 @@ the only object the front ends talk to; it holds no Qt and no argparse.
 """
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
@@ -17,10 +16,11 @@ from pathlib import Path
 from typing import Callable, Literal, Sequence, TextIO, Union
 
 from app.live.adaptive import AUTO, DEFAULT_TARGET_FPS
-from app.live.capture import Backoff, CaptureStats, CaptureThread, FrameFeed, FrameSource
+from app.live.capture import DEFAULT_CAMERA_SIZE, Backoff, CaptureStats, CaptureThread, FrameFeed, FrameSource
 from app.engine import Settings
 from app.errors import UserError
 from app.images import load_image
+from app.live.meter import FrameWindow
 from app.live.recorder import Recorder, RecordingStats, save_snapshot
 from app.live.remote import DEFAULT_HOST
 from app.styles import Style
@@ -37,7 +37,7 @@ class LiveOptions:
     """What the user asked for on the command line; None means "not given" (use memory or default)."""
 
     source: str | None = None  # --source: camera index, file, URL, 'demo'
-    camera_size: tuple[int, int] = (640, 480)
+    camera_size: tuple[int, int] = DEFAULT_CAMERA_SIZE
     mirror: bool | None = None
     styles: list[str] = field(default_factory=list)  # names or image paths
     mix: tuple[float, ...] = ()
@@ -356,7 +356,7 @@ def run_headless(pipeline: LivePipeline, frames: int | None, record: Path | None
     """
     out = out or sys.stdout
     done = threading.Event()
-    results: list[tuple[float, float, float]] = []  # finished, latency, engine time
+    results = FrameWindow(maxlen=None)  # every measured result: the same figures as the overlay's window
     recorder: Recorder | None = None
     warm = [warmup]
 
@@ -366,7 +366,7 @@ def run_headless(pipeline: LivePipeline, frames: int | None, record: Path | None
             return
         if frames is not None and len(results) >= frames:
             return
-        results.append((result.finished, result.latency, result.engine_time))
+        results.add(result.finished, result.latency, result.engine_time)
         if recorder is not None:
             recorder.on_frame(result)
         if on_frame is not None:
@@ -402,14 +402,10 @@ def run_headless(pipeline: LivePipeline, frames: int | None, record: Path | None
         if recorder is not None:
             rec_stats = recorder.stop()
     st = pipeline.worker.stats()
-    n = len(results)
-    span = results[-1][0] - results[0][0] if n > 1 else 0.0
-    lat = sorted(r[1] for r in results)
-    p95 = lat[min(n - 1, math.ceil(0.95 * n) - 1)] if n else 0.0
+    t = results.timing()
     summary = HeadlessSummary(
-        frames=n, seconds=time.monotonic() - t0, fps=(n - 1) / span if span > 0 else 0.0,
-        latency_ms=1000.0 * sum(lat) / n if n else 0.0, latency_p95_ms=1000.0 * p95,
-        engine_ms=1000.0 * sum(r[2] for r in results) / n if n else 0.0,
+        frames=t.frames, seconds=time.monotonic() - t0, fps=t.fps, latency_ms=t.latency_ms,
+        latency_p95_ms=t.latency_p95_ms, engine_ms=t.engine_ms,
         captured=pipeline.feed.count, skipped=st.skipped, errors=st.errors, recording=rec_stats,
         virtual_camera=pipeline.last_virtual_camera)
     for line in summary.lines():

@@ -17,7 +17,6 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable, Protocol, TypeVar
@@ -28,11 +27,11 @@ from app.live.capture import Frame
 from app.engine import Settings
 from app.live.slot import LatestSlot
 from app.live.adaptive import SizeGovernor
+from app.live.meter import WINDOW, FrameWindow
 from app.live.temporal import TemporalStabilizer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-WINDOW = 60  # frames the rate and latency figures are measured over
 
 
 class FrameReader(Protocol):
@@ -105,8 +104,7 @@ class EngineWorker:
         self._settings_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._stats_lock = threading.Lock()
-        self._recent: deque[tuple[float, float, float]] = deque(maxlen=WINDOW)  # finished, latency, engine
+        self._recent = FrameWindow(WINDOW)  # the rate and latency figures
         self._processed = self._skipped = self._errors = 0
         self._last_error = ""
         self._heartbeat = time.monotonic()
@@ -211,17 +209,9 @@ class EngineWorker:
         return self.stylizer.settings
 
     def stats(self) -> WorkerStats:
-        with self._stats_lock:
-            recent = list(self._recent)
-        fps = lat = p95 = eng = 0.0
-        if recent:
-            lats = sorted(r[1] for r in recent)
-            lat = 1000.0 * sum(lats) / len(lats)
-            p95 = 1000.0 * lats[min(len(lats) - 1, int(round(0.95 * (len(lats) - 1))))]
-            eng = 1000.0 * sum(r[2] for r in recent) / len(recent)
-            span = recent[-1][0] - recent[0][0]
-            fps = (len(recent) - 1) / span if len(recent) > 1 and span > 0 else 0.0
-        return WorkerStats(self._processed, self._skipped, self._errors, fps, lat, p95, eng,
+        t = self._recent.timing()
+        return WorkerStats(self._processed, self._skipped, self._errors, t.fps, t.latency_ms, t.latency_p95_ms,
+                           t.engine_ms,
                            self._heartbeat, self._last_error, self._restarts, self._last_index)
 
     # ------------------------------------------------------------------ the loop
@@ -330,8 +320,7 @@ class EngineWorker:
         result = StylizedFrame(rgb, frame, settings, self._out.seq + 1, started, finished, stylized)
         self._out.put(result)
         self._processed += 1
-        with self._stats_lock:
-            self._recent.append((finished, result.latency, finished - started))
+        self._recent.add(finished, result.latency, finished - started)
         if stylized:
             self._adapt(frame, settings, finished - started)
         for sink in self._sinks:
