@@ -13,7 +13,7 @@ import io
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -24,13 +24,12 @@ from app import device as devices
 from app.errors import UserError
 from app.images import RGBImage, resize_to_fit
 from app.paths import atomic_write_bytes, cache_dir
-from app.rules import check_alpha, check_mix_weights
+from app.rules import COLOR_MODES, check_alpha, check_mix_weights, check_processing_size
 from models.adain import FeatureStats, adain, adain_masked, blend_alpha, calc_mean_std, mix_stats
 from models.color import color_stats, match_color, preserve_luminance
 from models.upsample import upsample_with_detail
 
 ColorMode = Literal["none", "luminance", "histogram"]
-COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")
 # (AdaIN target (N, C, H, W) fp32, (rows, cols) of it that hold the picture) -> the target to
 # decode. The cells beyond them, at the bottom/right, come from the frame's padding.
 FeatureFilter = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
@@ -50,18 +49,22 @@ class Settings:
     detail: float = 1.0  # below the frame's size: content detail added back when upsampling (0: bilinear)
     mask: np.ndarray | None = field(default=None, compare=False)  # (H, W) in [0, 1]
 
-    def validate(self) -> None:
-        if not self.styles:
+    def validate(self, names: Mapping[str, str] | None = None, *, need_styles: bool = True) -> None:
+        """Every rule a frame's settings must follow (app.rules), else a UserError. ``names`` gives a
+        caller's own names for the fields in the messages (the CLI's ``{"alpha": "--alpha"}``);
+        ``need_styles=False`` checks the rest before the styles are chosen."""
+        names = names or {}
+        if not self.styles and need_styles:
             raise UserError("no style selected")
-        check_alpha(float(self.alpha))
+        check_alpha(float(self.alpha), names.get("alpha", "alpha"))
         if self.weights and len(self.weights) != len(self.styles):
             raise UserError(f"{len(self.weights)} mix weights given for {len(self.styles)} styles")
         if self.weights:
-            check_mix_weights(self.weights)
+            check_mix_weights(self.weights, names.get("weights", "mix weights"))
         if self.color not in COLOR_MODES:
             raise UserError(f"unknown colour mode {self.color!r}; use one of {', '.join(COLOR_MODES)}")
-        if self.size is not None and not 32 <= self.size <= 4096:
-            raise UserError(f"processing size must be between 32 and 4096 pixels, got {self.size}")
+        if self.size is not None:
+            check_processing_size(self.size, names.get("size", "processing size"))
         if not 0.0 <= float(self.detail) <= 2.0:
             raise UserError(f"detail must be between 0 and 2, got {self.detail}")
         if self.mask is not None and len(self.styles) > 2:

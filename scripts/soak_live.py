@@ -79,12 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
 def check_args(args: argparse.Namespace) -> float:
     """Validate; returns the run's length in seconds."""
     from app.errors import UserError  # noqa: PLC0415
+    from app.rules import check_processing_size  # noqa: PLC0415
 
     seconds = args.seconds if args.seconds is not None else 60.0 * args.minutes
     if not seconds > 0:
         raise UserError(f"the run must last more than 0 seconds, got {seconds:g}")
-    if not 32 <= args.size <= 4096:
-        raise UserError(f"--size must be between 32 and 4096, got {args.size}")
+    check_processing_size(args.size, "--size")
     if not args.sample_every > 0:
         raise UserError(f"--sample-every must be more than 0 seconds, got {args.sample_every:g}")
     if args.warmup is not None and not 0 <= args.warmup < seconds:

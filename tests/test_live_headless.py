@@ -10,7 +10,7 @@ import av
 import pytest
 from PIL import Image
 
-import app.cli.live as live_cli
+import app.live.launch as launch
 from app import display
 from app.live.capture import CameraSource, SourceError
 from app.cli import main
@@ -81,7 +81,7 @@ def test_without_a_display_the_app_runs_the_headless_demo(primed_home, decoder_f
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(display.sys, "platform", "linux")
-    monkeypatch.setattr(live_cli, "DEMO_FRAMES", 3)
+    monkeypatch.setattr(launch, "DEMO_FRAMES", 3)
 
     def no_camera(self):
         raise SourceError("no camera")

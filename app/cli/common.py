@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any, Mapping
 
-from app import rules
 from app.errors import UserError
 from app.rules import check_mix_weights
+
+# The command line's names for the settings' fields, in Settings.validate()'s messages.
+OPTION_NAMES = {"alpha": "--alpha", "weights": "--mix weights", "size": "--size"}
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,16 +23,25 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
                    help="a decoder file such as the published decoder.pth (default: the project's trained decoder)")
 
 
-def add_style_arguments(p: argparse.ArgumentParser, required: bool = False) -> None:
+def add_style_arguments(p: argparse.ArgumentParser, required: bool = False,
+                        overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """--style, --mix, --alpha, --preserve-color, --size. ``overrides`` replaces an option's keyword
+    arguments by its dest (the live command's defaults come from the window's memory, for example:
+    ``{"alpha": {"default": None, "help": ...}}``)."""
+    overrides = overrides or {}
+
+    def add(*flags: str, dest: str, **kwargs: Any) -> None:
+        g.add_argument(*flags, **{**kwargs, **overrides.get(dest, {})})
+
     g = p.add_argument_group("style")
-    g.add_argument("--style", action="append", metavar="S", required=required,
-                   help="style name (see `styles`) or image path; repeat to mix several")
-    g.add_argument("--mix", metavar="W1,W2,...", help="mix weights, one per --style (default: equal)")
-    g.add_argument("--alpha", type=float, default=1.0, help="content (0) to style (1) strength")
-    g.add_argument("--preserve-color", choices=["none", "luminance", "histogram"], default="none",
-                   help="keep the content's colours: luminance (after) or histogram (match the style first)")
-    g.add_argument("--size", type=int, metavar="N",
-                   help="processing short side in pixels (default: the input's own size)")
+    add("--style", dest="style", action="append", metavar="S", required=required,
+        help="style name (see `styles`) or image path; repeat to mix several")
+    add("--mix", dest="mix", metavar="W1,W2,...", help="mix weights, one per --style (default: equal)")
+    add("--alpha", dest="alpha", type=float, default=1.0, help="content (0) to style (1) strength")
+    add("--preserve-color", dest="preserve_color", choices=["none", "luminance", "histogram"], default="none",
+        help="keep the content's colours: luminance (after) or histogram (match the style first)")
+    add("--size", dest="size", type=int, metavar="N",
+        help="processing short side in pixels (default: the input's own size)")
 
 
 def parse_mix(text: str | None, n_styles: int) -> tuple[float, ...]:
@@ -44,8 +56,15 @@ def parse_mix(text: str | None, n_styles: int) -> tuple[float, ...]:
     return check_mix_weights(values, "--mix weights")
 
 
-def check_alpha(alpha: float) -> float:
-    return rules.check_alpha(alpha, "--alpha")
+def checked_settings(styles: tuple[str, ...], mix: tuple[float, ...], *, alpha: float, color: str,
+                     size: int | None, need_styles: bool = True):
+    """The command line's settings as an app.engine.Settings, validated (messages name the options).
+    ``styles`` are names here; the engine's style ids replace them once the model has loaded."""
+    from app.engine import Settings  # noqa: PLC0415
+
+    settings = Settings(styles=tuple(styles), weights=tuple(mix), alpha=alpha, color=color, size=size)
+    settings.validate(OPTION_NAMES, need_styles=need_styles)
+    return settings
 
 
 def make_stylizer(args: argparse.Namespace):

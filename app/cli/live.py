@@ -15,12 +15,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.live.adaptive import DEFAULT_SIZE, DEFAULT_TARGET_FPS
-from app.cli.common import add_engine_arguments, add_style_arguments, check_alpha, make_stylizer, parse_mix
+from app.cli.common import add_engine_arguments, add_style_arguments, checked_settings, make_stylizer, parse_mix
 from app.display import check_window_libraries, no_display
+from app.live.adaptive import DEFAULT_TARGET_FPS, check_target_fps
+from app.live.capture import DEFAULT_CAMERA_SIZE, parse_size
 from app.live.temporal import DEFAULT_STRENGTH
 
-DEMO_FRAMES = 200  # frames the no-display demo records
+def size_choice(text: str):
+    """--size: 'auto' or a number of pixels (argparse turns ValueError into a clear message)."""
+    return "auto" if text.strip().lower() == "auto" else int(text)
+
+
+# The shared style options, for live use: their defaults come from the window's memory (None: not given).
+LIVE_STYLE_OPTIONS = {
+    "alpha": {"default": None, "help": "content (0) to style (1) strength (default: last used, else 1.0)"},
+    "size": {"default": None, "type": size_choice,
+             "help": "processing short side in pixels, or 'auto': the largest size that holds --target-fps "
+                     "(default: last used, else auto)"},
+    "preserve_color": {"default": None,
+                       "help": "keep the camera's colours: luminance or histogram (default: last used, else none)"},
+    "style": {"help": "style name (see `styles`) or image path; repeat to mix several (default: last used, "
+                      "else the first style)"},
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,26 +44,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--source", metavar="SRC",
                    help="camera index (0, 1...), video or image file, stream URL (rtsp://, http://), or 'demo' "
                         "(default: the window's last source, else camera 0)")
-    g.add_argument("--camera-size", metavar="WxH", help="size to ask the camera for (default: 640x480)")
+    g.add_argument("--camera-size", metavar="WxH",
+                   help="size to ask the camera for (default: {}x{})".format(*DEFAULT_CAMERA_SIZE))
     g.add_argument("--mirror", action="store_true", help="flip left-right like a mirror (M toggles it)")
-    add_style_arguments(p)
-    # None = not given: the window then uses what it remembers from the last run.
-    p.set_defaults(alpha=None, preserve_color=None, size=None)
-    # The shared options' help, for live use (their defaults come from the window's memory).
-    live_help = {
-        "alpha": "content (0) to style (1) strength (default: last used, else 1.0)",
-        "size": "processing short side in pixels, or 'auto': the largest size that holds --target-fps "
-                "(default: last used, else auto)",
-        "preserve_color": "keep the camera's colours: luminance or histogram (default: last used, else none)",
-        "style": "style name (see `styles`) or image path; repeat to mix several (default: last used, "
-                 "else the first style)",
-    }
-    for action in p._actions:  # noqa: SLF001
-        action.help = live_help.get(action.dest, action.help)
-        if action.dest == "size":
-            action.type = size_choice
-    p.add_argument("--target-fps", type=float, default=DEFAULT_TARGET_FPS, metavar="FPS",
-                   help="frame rate that --size auto holds by lowering the processing size")
+    add_style_arguments(p, overrides=LIVE_STYLE_OPTIONS)
+    p.add_argument("--target-fps", type=float, metavar="FPS",
+                   help="frame rate that --size auto holds by lowering the processing size "
+                        f"(default: {DEFAULT_TARGET_FPS:g})")
     p.add_argument("--stabilize", type=float, metavar="0..1",
                    help="temporal stabilisation against flicker, 0 (off) to 1 "
                         f"(default: last used, else {DEFAULT_STRENGTH:g})")
@@ -80,26 +83,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_engine_arguments(p)
 
 
-def size_choice(text: str):
-    """--size: 'auto' or a number of pixels (argparse turns ValueError into a clear message)."""
-    return "auto" if text.strip().lower() == "auto" else int(text)
-
-
 def options(args: argparse.Namespace):
     """Validate the command line (before any slow model load) into LiveOptions."""
-    from app.live.capture import parse_size  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
     from app.live.pipeline import LiveOptions  # noqa: PLC0415
     from app.live.remote import DEFAULT_HOST  # noqa: PLC0415
 
-    if args.alpha is not None:
-        check_alpha(args.alpha)
     styles = list(args.style or [])
     mix = parse_mix(args.mix, len(styles)) if args.mix else ()
-    if isinstance(args.size, int) and not 32 <= args.size <= 4096:
-        raise UserError(f"--size must be between 32 and 4096, got {args.size}")
-    if not 1.0 <= args.target_fps <= 240.0:
-        raise UserError(f"--target-fps must be between 1 and 240, got {args.target_fps}")
+    checked_settings(tuple(styles), mix, alpha=1.0 if args.alpha is None else args.alpha,
+                     color=args.preserve_color or "none", size=args.size if isinstance(args.size, int) else None,
+                     need_styles=False)
+    if args.target_fps is not None:
+        check_target_fps(args.target_fps, "--target-fps")
     if args.stabilize is not None and not 0.0 <= args.stabilize <= 1.0:
         raise UserError(f"--stabilize must be between 0 and 1, got {args.stabilize}")
     if args.frames is not None and args.frames < 1:
@@ -114,10 +110,10 @@ def options(args: argparse.Namespace):
         require_pyvirtualcam()
     check_osc_arguments(args)
     check_kiosk_arguments(args)
-    return LiveOptions(source=args.source, camera_size=parse_size(args.camera_size or "640x480"),
+    return LiveOptions(source=args.source, camera_size=parse_size(args.camera_size) if args.camera_size else DEFAULT_CAMERA_SIZE,
                        mirror=args.mirror or None,
                        styles=styles, mix=mix, alpha=args.alpha, color=args.preserve_color, size=args.size,
-                       target_fps=args.target_fps, stabilize=args.stabilize,
+                       target_fps=args.target_fps or DEFAULT_TARGET_FPS, stabilize=args.stabilize,
                        frames=args.frames, record=args.record, virtual_camera=args.virtual_camera,
                        osc_port=args.osc, osc_host=args.osc_host or DEFAULT_HOST)
 
@@ -170,101 +166,18 @@ def run(args: argparse.Namespace) -> int:
     return run_window(stylizer, opts)
 
 
-def _demo_source(opts):
-    """The given source, else the camera if one opens, else the synthetic demo."""
-    from app.live.capture import CameraSource, DemoSource, SourceError, open_source  # noqa: PLC0415
-
-    if opts.source is not None:
-        return open_source(opts.source, opts.camera_size)
-    camera = CameraSource(0, opts.camera_size)
-    try:
-        camera.open()
-    except SourceError:
-        return DemoSource()
-    finally:
-        camera.close()
-    return camera
-
-
-def _probe(source) -> None:
-    """Open and close a file or stream once, so a bad one fails before the model loads.
-    (Cameras are not: opening one twice is slow, and the run reports a missing one anyway.)"""
-    from app.live.capture import CameraSource, SourceError  # noqa: PLC0415
-    from app.errors import UserError  # noqa: PLC0415
-
-    if isinstance(source, CameraSource):
-        return
-    try:
-        source.open()
-    except SourceError as exc:
-        raise UserError(f"{source.name}: {exc}") from None
-    finally:
-        source.close()
-
-
 def run_headless(args: argparse.Namespace, opts, demo: bool = False) -> int:
-    from app.live.capture import open_source  # noqa: PLC0415
-    from app.errors import UserError  # noqa: PLC0415
-    from app.live.pipeline import LivePipeline, run_headless as run_pipeline  # noqa: PLC0415
-    from app.live.recorder import timestamped_path  # noqa: PLC0415
-    from app.paths import videos_dir  # noqa: PLC0415
-    from app.styles import StyleLibrary  # noqa: PLC0415
+    from app.live.launch import run_options  # noqa: PLC0415
 
-    library = StyleLibrary()
-    styles = [library.resolve(s) for s in opts.styles]
-    if not styles:
-        first = library.all()[:1]
-        if not first:
-            raise UserError("no styles found: pass --style IMAGE, or add styles with the window")
-        styles = first
-    for style in styles:
-        style.load()  # a broken style image fails now, before the model loads
-    source = _demo_source(opts) if demo else open_source(opts.source, opts.camera_size)
-    _probe(source)
-    frames, record = opts.frames, opts.record
-    if demo:
-        frames = frames or DEMO_FRAMES
-        record = record or timestamped_path(videos_dir(), ".mp4")
-        what = "the built-in demo" if source.name == "demo" else source.name
-        print(f"No display server found (DISPLAY and WAYLAND_DISPLAY are unset), so instead of the window "
-              f"this runs {frames} frames from {what} headless and records them to {record}.", flush=True)
-    stylizer = make_stylizer(args)
-    pipeline = LivePipeline(stylizer, source, mirror=bool(opts.mirror))
-    pipeline.stabilize = DEFAULT_STRENGTH if opts.stabilize is None else opts.stabilize
-    future = pipeline.select_styles(styles, opts.mix, alpha=1.0 if opts.alpha is None else opts.alpha,
-                                    color=opts.color or "none")
-    pipeline.set_size(opts.size or DEFAULT_SIZE, opts.target_fps)
-    if opts.virtual_camera:
-        pipeline.start_virtual_camera()
-    pipeline.worker.start()
-    try:
-        future.result()  # the style is encoded before the clock starts
-    except BaseException:
-        pipeline.stop()
-        raise
-    run_pipeline(pipeline, frames, record)
-    return 0
+    return run_options(opts, lambda: make_stylizer(args), demo=demo)
 
 
 def kiosk_config(args: argparse.Namespace, opts):
     """The kiosk config file (or defaults) with the command line's values on top."""
-    from app.kiosk.config import KioskConfig, PlaylistItem, load_config  # noqa: PLC0415
-    from app.styles import StyleLibrary  # noqa: PLC0415
+    from app.kiosk.config import load_config, with_live_options  # noqa: PLC0415
 
-    config: KioskConfig = load_config(args.config)
-    playlist = None
-    if opts.styles:
-        library = StyleLibrary()
-        for name in opts.styles:
-            library.resolve(name)  # UserError naming the --style value
-        playlist = tuple(PlaylistItem(name, 1.0 if opts.alpha is None else opts.alpha, opts.color or "none")
-                         for name in opts.styles)
-    elif opts.alpha is not None or opts.color is not None:
-        playlist = tuple(PlaylistItem(i.style, i.alpha if opts.alpha is None else opts.alpha,
-                                      opts.color or i.color, i.seconds) for i in config.playlist) or None
-    return config.with_overrides(source=opts.source, size=opts.size, mirror=opts.mirror,
-                                 camera_size=opts.camera_size if args.camera_size else None, playlist=playlist,
-                                 osc_port=opts.osc_port, osc_host=args.osc_host)
+    return with_live_options(load_config(args.config), opts, camera_size_given=args.camera_size is not None,
+                             osc_host=args.osc_host)
 
 
 def run_kiosk(args: argparse.Namespace, opts) -> int:

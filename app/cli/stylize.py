@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli.common import add_engine_arguments, add_style_arguments, check_alpha, make_stylizer, parse_mix
+from app.cli.common import add_engine_arguments, add_style_arguments, checked_settings, make_stylizer, parse_mix
 from app.live.temporal import DEFAULT_STRENGTH
 
 
@@ -24,21 +24,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace  # noqa: PLC0415
+
     import numpy as np  # noqa: PLC0415
 
-    from app.engine import Settings  # noqa: PLC0415
     from app.errors import UserError  # noqa: PLC0415
     from app.images import load_image  # noqa: PLC0415
     from app.tools.offline import check_inputs, collect_inputs, plan_jobs, stylize_image, stylize_video  # noqa: PLC0415
     from app.styles import StyleLibrary  # noqa: PLC0415
 
     # Everything is validated before the (slow) model load and before any output exists.
-    check_alpha(args.alpha)
     if not 0.0 <= args.stabilize <= 1.0:
         raise UserError(f"--stabilize must be between 0 and 1, got {args.stabilize}")
     mix = parse_mix(args.mix, len(args.style))
-    if args.size is not None and not 32 <= args.size <= 4096:
-        raise UserError(f"--size must be between 32 and 4096, got {args.size}")
+    settings = checked_settings(tuple(args.style), mix, alpha=args.alpha, color=args.preserve_color, size=args.size)
     library = StyleLibrary()
     styles = [library.resolve(s) for s in args.style]
     style_images = [s.load() for s in styles]
@@ -55,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     stylizer = make_stylizer(args)
     ids = tuple(stylizer.add_style(img) for img in style_images)
-    settings = Settings(styles=ids, weights=mix, alpha=args.alpha, color=args.preserve_color,
-                        size=args.size, mask=mask)
+    settings = replace(settings, styles=ids, mask=mask)
     settings.validate()
     show = not args.quiet and sys.stderr.isatty()
     for job in _progress(jobs, show):

@@ -16,16 +16,20 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from app.live.adaptive import DEFAULT_SIZE
 from app.errors import UserError
 from app.paths import config_dir
 from app.live.remote import DEFAULT_HOST
-from app.rules import PORT_RANGE
+from app.live.capture import DEFAULT_CAMERA_SIZE
+from app.rules import ALPHA_RANGE, COLOR_MODES, PORT_RANGE, PROCESSING_SIZE_RANGE
+from app.styles import StyleLibrary
+
+if TYPE_CHECKING:
+    from app.live.pipeline import LiveOptions
 
 DEFAULT_FILE = "kiosk.toml"  # looked for in the config folder when --config is not given
-COLOR_MODES = ("none", "luminance", "histogram")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MODIFIERS = {"ctrl": "Ctrl", "control": "Ctrl", "shift": "Shift", "alt": "Alt", "meta": "Meta",
              "super": "Meta", "win": "Meta"}
@@ -141,7 +145,7 @@ class KioskConfig:
 
     source: str = "0"
     screen: int = 0
-    camera_size: tuple[int, int] = (640, 480)
+    camera_size: tuple[int, int] = DEFAULT_CAMERA_SIZE
     mirror: bool = False
     size: int | str = DEFAULT_SIZE  # "auto", like the window; a number of pixels fixes it
     caption: bool = True
@@ -304,7 +308,7 @@ def _item(value: Any, key: str, c: _Checker) -> PlaylistItem:
     style = c.string(t["style"], f"{key}.style").strip()
     if not style:
         raise c.fail(f"{key}.style", "must not be empty")
-    alpha = float(c.number(t.get("alpha", 1.0), f"{key}.alpha", 0.0, 1.0))
+    alpha = float(c.number(t.get("alpha", 1.0), f"{key}.alpha", *ALPHA_RANGE))
     color = c.choice(t.get("color", "none"), f"{key}.color", COLOR_MODES)
     seconds = None
     if "seconds" in t:
@@ -327,7 +331,7 @@ def config_from_dict(data: Any, origin: str = "config") -> KioskConfig:
         if name in t:
             kw[name] = c.boolean(t[name], name)
     if "size" in t:
-        kw["size"] = "auto" if t["size"] == "auto" else int(c.number(t["size"], "size", 32, 4096, integer=True))
+        kw["size"] = "auto" if t["size"] == "auto" else int(c.number(t["size"], "size", *PROCESSING_SIZE_RANGE, integer=True))
     if "caption_seconds" in t:
         kw["caption_seconds"] = float(c.number(t["caption_seconds"], "caption_seconds", 0.0, 86400.0))
     if "interval" in t:
@@ -408,3 +412,23 @@ def parse_config(text: str, origin: str = "config") -> KioskConfig:
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{origin}: invalid TOML: {_short(str(exc), 200)}") from None
     return config_from_dict(data, origin)
+
+
+def with_live_options(config: KioskConfig, opts: LiveOptions, *, camera_size_given: bool = False,
+                      osc_host: str | None = None, library: StyleLibrary | None = None) -> KioskConfig:
+    """``config`` with the command line's values on top. --style entries replace the playlist (each
+    name checked now: UserError naming it); --alpha and --preserve-color apply to every entry. The
+    camera size and the OSC host count only when given (``opts`` holds their defaults otherwise)."""
+    playlist = None
+    if opts.styles:
+        library = library or StyleLibrary()
+        for name in opts.styles:
+            library.resolve(name)  # UserError naming the --style value
+        playlist = tuple(PlaylistItem(name, 1.0 if opts.alpha is None else opts.alpha, opts.color or "none")
+                         for name in opts.styles)
+    elif opts.alpha is not None or opts.color is not None:
+        playlist = tuple(PlaylistItem(i.style, i.alpha if opts.alpha is None else opts.alpha,
+                                      opts.color or i.color, i.seconds) for i in config.playlist) or None
+    return config.with_overrides(source=opts.source, size=opts.size, mirror=opts.mirror,
+                                 camera_size=opts.camera_size if camera_size_given else None, playlist=playlist,
+                                 osc_port=opts.osc_port, osc_host=osc_host)

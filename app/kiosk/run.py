@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Sequence, TextIO
 
 import numpy as np
 
-from app.live.capture import Backoff, FileSource, FrameSource, ImageSource, SourceError, open_source
+from app.live.capture import Backoff, FrameSource, open_source, probe
 from app.errors import UserError
 from app.kiosk.config import KioskConfig, PlaylistItem
 from app.kiosk.playlist import PlaylistEntry
@@ -73,16 +73,9 @@ def source_factory(config: KioskConfig, key: str | None = None) -> Callable[[], 
         return open_source(config.source, config.camera_size)
 
     try:
-        probe = make()
+        probe(make(), streams=False)  # a camera or stream that is not there yet is waited for
     except UserError as exc:
         raise UserError(f"{key}: {exc}") from None
-    if isinstance(probe, (FileSource, ImageSource)):
-        try:
-            probe.open()
-        except SourceError as exc:
-            raise UserError(f"{key}: {probe.name}: {exc}") from None
-        finally:
-            probe.close()
     return make
 
 

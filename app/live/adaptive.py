@@ -8,6 +8,8 @@ predicted (by area) to fit with room to spare. Fixed presets, so each size is tu
 """
 from __future__ import annotations
 
+from app.errors import UserError
+
 # The floor: the smallest size whose output still reads as a picture. Chosen by eye on the shipped
 # decoder (cutBunny frames and a portrait, 96/128/160/192 px): at 96 px faces and shapes melt into
 # the style's texture; at 128 px eyes, mouth and outlines hold. Below it the governor does not go,
@@ -17,7 +19,15 @@ PRESETS: tuple[int, ...] = (MIN_SIZE, 144, 160, 192, 224, 256, 320, 384, 448, 51
 AUTO = "auto"  # the size choice that hands the processing size to the governor
 DEFAULT_SIZE = AUTO  # the window's and the kiosk's default: the largest preset that holds the target FPS
 DEFAULT_TARGET_FPS = 20.0  # fluid enough to feel live; what the fast path is measured against
+TARGET_FPS_RANGE = (1.0, 240.0)  # what --target-fps accepts
 START_SIZE = 160
+
+
+def check_target_fps(fps: float, what: str = "target fps") -> float:
+    lo, hi = TARGET_FPS_RANGE
+    if not lo <= fps <= hi:
+        raise UserError(f"{what} must be between {lo:g} and {hi:g}, got {fps}")
+    return float(fps)
 
 
 class SizeGovernor:

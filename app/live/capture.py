@@ -349,6 +349,35 @@ def open_source(spec: str | int | Path | None, camera_size: tuple[int, int] | No
     return FileSource(path)
 
 
+def probe(source: FrameSource, *, streams: bool = True) -> None:
+    """Open and close a file (and a stream, unless ``streams`` is False) once, so a bad one fails
+    before the model loads: UserError "NAME: why". Cameras are not probed (opening one twice is
+    slow, and the run reports a missing one anyway)."""
+    if isinstance(source, CameraSource) or (isinstance(source, StreamSource) and not streams):
+        return
+    try:
+        source.open()
+    except SourceError as exc:
+        raise UserError(f"{source.name}: {exc}") from None
+    finally:
+        source.close()
+
+
+def camera_or_demo(spec: str | int | Path | None, camera_size: tuple[int, int] | None = DEFAULT_CAMERA_SIZE
+                   ) -> FrameSource:
+    """The given source, else camera 0 if it opens, else the synthetic demo."""
+    if spec is not None:
+        return open_source(spec, camera_size)
+    camera = CameraSource(0, camera_size)
+    try:
+        camera.open()
+    except SourceError:
+        return DemoSource()
+    finally:
+        camera.close()
+    return camera
+
+
 def describe_spec(source: FrameSource) -> str | None:
     """The ``--source`` text that reopens ``source`` next time (None for synthetic sources)."""
     if isinstance(source, CameraSource):

@@ -15,10 +15,10 @@ from app.live.adaptive import AUTO, DEFAULT_SIZE
 from app.live.pipeline import SizeChoice
 from app.live.temporal import DEFAULT_STRENGTH
 from app.paths import atomic_write_bytes, config_dir
+from app.rules import COLOR_MODES, is_alpha, is_mix_weights, is_processing_size
 
 STATE_FILE = "live.json"
 VIEW_MODES = ("stylized", "side by side", "original")
-COLOR_MODES = ("none", "luminance", "histogram")
 
 
 @dataclass
@@ -44,15 +44,15 @@ def _valid(name: str, value: object, default: object) -> bool:
     if name in ("styles",):
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if name == "weights":
-        return isinstance(value, list) and all(isinstance(v, (int, float)) and v >= 0 for v in value)
+        return isinstance(value, list) and (not value or is_mix_weights(value))
     if name in ("alpha", "stabilize"):
-        return isinstance(value, (int, float)) and 0.0 <= value <= 1.0
+        return is_alpha(value)  # stabilisation strength shares alpha's range, 0..1
     if name == "color":
         return value in COLOR_MODES
     if name == "view":
         return value in VIEW_MODES
     if name == "size":
-        return value is None or value == AUTO or (isinstance(value, int) and 32 <= value <= 4096)
+        return value is None or value == AUTO or (isinstance(value, int) and is_processing_size(value))
     if name == "source":
         return value is None or isinstance(value, str)
     return isinstance(value, type(default))

@@ -21,7 +21,7 @@ from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyE
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton,
                              QScrollArea, QStackedWidget, QVBoxLayout, QWidget)
 
-from app.live.capture import CameraSource, describe_spec, open_source
+from app.live.capture import DEFAULT_CAMERA_SIZE, CameraSource, describe_spec, open_source
 from app.errors import UserError
 from app.images import IMAGE_SUFFIXES, is_image_path
 from app.live.pipeline import LivePipeline, SizeChoice
@@ -89,7 +89,7 @@ class MainWindow(QMainWindow):
     def __init__(self, pipeline: LivePipeline, library: StyleLibrary, state: UiState | None = None, *,
                  extra_styles: list[Style] | None = None, source_error: str = "",
                  frames_limit: int | None = None, save_on_close: bool = True,
-                 camera_size: tuple[int, int] | None = (640, 480)) -> None:
+                 camera_size: tuple[int, int] | None = DEFAULT_CAMERA_SIZE) -> None:
         super().__init__()
         self.camera_size = camera_size
         self.last_recording = None
