@@ -1,19 +1,19 @@
 """The engine: one object that owns device, precision, networks and cached style statistics.
 
-``Stylizer.stylize(frame_rgb)`` takes an RGB uint8 frame and returns one of exactly the
-same size. Style statistics (relu4_1 mean/std) are computed once per style image and
+``Stylizer.stylize(frame_rgb, settings)`` takes an RGB uint8 frame and returns one of exactly
+the same size. Style statistics (relu4_1 mean/std) are computed once per style image and
 cached in memory and on disk, so swapping or mixing styles costs nothing per frame.
-Settings are an immutable snapshot: callers on other threads replace it atomically and
-each frame reads one consistent value.
+:class:`Settings` are an immutable snapshot passed with every frame; the stylizer keeps none.
+Whoever runs frames owns the current snapshot (live: ``app.live.worker.EngineWorker``).
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Callable, Literal, Mapping, Protocol
 
 import numpy as np
 import torch
@@ -71,6 +71,13 @@ class Settings:
             raise UserError("a mask takes one style (inside) or two (inside, outside)")
 
 
+class StylizerLike(Protocol):
+    """What runs frames needs from :class:`Stylizer` (tests pass slow, failing or replaying fakes)."""
+
+    def stylize(self, frame: np.ndarray, settings: Settings,
+                features: FeatureFilter | None = None) -> np.ndarray: ...
+
+
 def style_id(image: RGBImage, style_size: int = STYLE_SIZE) -> str:
     """Content hash of a style image (pixels and shape) and the size it is encoded at."""
     digest = hashlib.sha256(np.ascontiguousarray(image).tobytes())
@@ -107,7 +114,6 @@ class Stylizer:
         self._stats: dict[str, FeatureStats] = {}
         self._style_images: dict[str, RGBImage] = {}
         self._matched: dict[str, tuple[torch.Tensor, torch.Tensor, FeatureStats]] = {}
-        self._settings = Settings()
         self._pinned: dict[tuple[int, ...], torch.Tensor] = {}
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed size presets: tuned once per size
@@ -134,27 +140,6 @@ class Stylizer:
     @property
     def description(self) -> str:
         return devices.describe(self.device, self.dtype)
-
-    # ------------------------------------------------------------------ settings
-
-    @property
-    def settings(self) -> Settings:
-        return self._settings
-
-    def update(self, **changes: object) -> Settings:
-        """Replace the settings snapshot (validated); takes effect on the next frame."""
-        new = replace(self._settings, **changes)  # type: ignore[arg-type]
-        if new.styles:
-            new.validate()
-        self._settings = new
-        return new
-
-    def set_style(self, images: RGBImage | Sequence[RGBImage], weights: Sequence[float] = ()) -> Settings:
-        """Register one or several style images and make them the current style (mix)."""
-        if isinstance(images, np.ndarray):
-            images = [images]
-        ids = tuple(self.add_style(img) for img in images)
-        return self.update(styles=ids, weights=tuple(float(w) for w in weights))
 
     # ------------------------------------------------------------------ styles
 
@@ -296,17 +281,14 @@ class Stylizer:
         u8 = rgb.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)
         return u8.contiguous().cpu().numpy()
 
-    accepts_feature_filter = True  # stylize(..., features=...): see FeatureFilter
-
     @torch.inference_mode()
-    def stylize(self, frame: RGBImage, settings: Settings | None = None,
-                features: FeatureFilter | None = None) -> RGBImage:
-        """Stylize one RGB uint8 frame; the result has exactly the frame's size.
+    def stylize(self, frame: RGBImage, settings: Settings, features: FeatureFilter | None = None) -> RGBImage:
+        """Stylize one RGB uint8 frame with ``settings``; the result has exactly the frame's size.
 
         ``features`` may replace the AdaIN target before it is decoded (temporal
         stabilisation blends in the previous frame's there).
         """
-        s = settings if settings is not None else self._settings  # one snapshot per frame
+        s = settings
         s.validate()
         prepared = self.preprocess(frame, s)
         content = self.encode(prepared)

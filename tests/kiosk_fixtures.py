@@ -61,13 +61,6 @@ class HangOnce:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    @property
-    def settings(self):
-        return self.inner.settings
-
-    def update(self, **changes):
-        return self.inner.update(**changes)
-
     def stylize(self, frame: np.ndarray, settings=None, **options) -> np.ndarray:
         self.calls += 1
         if self.calls == self.on_call:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from app.live.capture import Backoff, FrameFeed, SourceError
-from app.engine import Settings
+from app.engine import FeatureFilter, Settings
 
 from conftest import MEDIA, VIDEO  # the paths; tests reach the files through conftest's ``media`` fixture
 
@@ -143,8 +143,12 @@ def fill_disk_after(monkeypatch: pytest.MonkeyPatch, room: int) -> None:
     monkeypatch.setattr(av, "open", open_on_small_disk)
 
 
+FAKE_SETTINGS = Settings(styles=("fake",))  # a snapshot with a style chosen: the worker runs the fake on each frame
+
+
 class FakeStylizer:
-    """Engine stand-in: inverts the frame after ``delay`` seconds; optionally fails on some calls."""
+    """Engine stand-in: inverts the frame after ``delay`` seconds; optionally fails on some calls.
+    (The worker owns the settings: start it with ``settings=FAKE_SETTINGS`` so frames reach the fake.)"""
 
     description = "fake cpu"
 
@@ -153,13 +157,6 @@ class FakeStylizer:
         self.fail_on = set(fail_on)
         self.calls = 0
         self.threads: set[str] = set()
-        self.settings = Settings(styles=("fake",))
-
-    def update(self, **changes: object) -> Settings:
-        from dataclasses import replace  # noqa: PLC0415
-
-        self.settings = replace(self.settings, **changes)
-        return self.settings
 
     def has_style(self, sid: str) -> bool:
         return True
@@ -167,7 +164,7 @@ class FakeStylizer:
     def add_style(self, image: np.ndarray) -> str:
         return f"fake-{int(image.mean())}"
 
-    def stylize(self, frame: np.ndarray, settings: Settings | None = None) -> np.ndarray:
+    def stylize(self, frame: np.ndarray, settings: Settings, features: FeatureFilter | None = None) -> np.ndarray:
         self.calls += 1
         self.threads.add(threading.current_thread().name)
         if self.delay:

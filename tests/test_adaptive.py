@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from app.live.capture import FrameFeed
 from app.engine import Settings
 from app.live.pipeline import AUTO, LivePipeline
 from app.live.worker import EngineWorker
-from live_fixtures import FakeStylizer, wait_for
+from live_fixtures import FAKE_SETTINGS, FakeStylizer, wait_for
 
 
 def cost(size: int, per_pixel: float = 1.0 / 160 ** 2 * 0.05) -> float:
@@ -70,17 +71,16 @@ def test_a_target_fps_must_be_positive():
 class SizedFake(FakeStylizer):
     """A fake engine whose time per frame follows the processing size."""
 
-    def stylize(self, frame: np.ndarray, settings: Settings | None = None) -> np.ndarray:
-        s = settings or self.settings
+    def stylize(self, frame: np.ndarray, settings: Settings, features=None) -> np.ndarray:
+        s = settings
         time.sleep(cost(s.size or 480, per_pixel=0.04 / 160 ** 2))
         return 255 - frame
 
 
 def test_the_worker_adapts_the_live_size_and_a_fixed_size_stops_it():
     stylizer = SizedFake()
-    stylizer.update(size=512)
     feed = FrameFeed()
-    worker = EngineWorker(stylizer, feed).start()
+    worker = EngineWorker(stylizer, feed, settings=replace(FAKE_SETTINGS, size=512)).start()
     try:
         worker.set_target_fps(50)  # budget 20 ms: 144 px costs 32.4 ms, the floor (128 px) 25.6 ms: both over
         frame = np.zeros((480, 640, 3), np.uint8)
@@ -101,7 +101,7 @@ def test_the_worker_adapts_the_live_size_and_a_fixed_size_stops_it():
 
 
 def test_the_pipeline_reports_auto_and_fixed_sizes():
-    pipeline = LivePipeline(FakeStylizer())
+    pipeline = LivePipeline(FakeStylizer(), settings=FAKE_SETTINGS)
     pipeline.set_size(AUTO, target_fps=12)
     assert pipeline.size_choice == AUTO and pipeline.target_fps == 12
     assert pipeline.settings.size in PRESETS

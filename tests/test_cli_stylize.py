@@ -299,7 +299,7 @@ def test_variable_frame_rate_video_keeps_every_frame_at_its_time(cli, work):
 class _Identity:
     """A stand-in stylizer: returns the frame (only the timing is under test)."""
 
-    def stylize(self, rgb: np.ndarray, settings: object) -> np.ndarray:
+    def stylize(self, rgb: np.ndarray, settings: object, features=None) -> np.ndarray:
         return rgb
 
 

@@ -178,14 +178,19 @@ def test_mix_one_zero_equals_the_first_style_alone(stylizer, content, style_a, s
     assert np.array_equal(stylizer.stylize(content, Settings(styles=(a, b))), stylizer.stylize(content, half))
 
 
-def test_set_style_registers_and_selects(stylizer, content, style_a, style_b):
-    s = stylizer.set_style([style_a, style_b], weights=[0.7, 0.3])
+def test_the_worker_owns_the_settings_snapshot_and_the_stylizer_keeps_none(stylizer, content, style_a, style_b):
+    from app.live.capture import FrameFeed  # noqa: PLC0415
+    from app.live.worker import EngineWorker  # noqa: PLC0415
+
+    worker = EngineWorker(stylizer, FrameFeed())
+    s = worker.update(styles=(stylizer.add_style(style_a), stylizer.add_style(style_b)), weights=(0.7, 0.3))
     assert len(s.styles) == 2 and s.weights == (0.7, 0.3)
-    assert stylizer.settings is s and all(stylizer.has_style(x) for x in s.styles)
-    assert stylizer.stylize(content).shape == content.shape
+    assert worker.settings is s and all(stylizer.has_style(x) for x in s.styles)
+    assert stylizer.stylize(content, worker.settings).shape == content.shape
     with pytest.raises(UserError, match="alpha"):
-        stylizer.update(alpha=2.0)
-    assert stylizer.settings is s  # a rejected update leaves the old snapshot
+        worker.update(alpha=2.0)
+    assert worker.settings is s  # a rejected update leaves the old snapshot
+    assert not hasattr(stylizer, "settings") and not hasattr(stylizer, "update")
 
 
 # ----------------------------------------------------------------------------- style statistics cache

@@ -15,7 +15,7 @@ from app.live.capture import FrameFeed
 from app.kiosk.watchdog import Watchdog
 from app.live.worker import EngineWorker
 from kiosk_fixtures import HangOnce, wait_for
-from live_fixtures import FakeStylizer, pattern_frame
+from live_fixtures import FAKE_SETTINGS, FakeStylizer, pattern_frame
 
 
 class Publisher:
@@ -51,7 +51,7 @@ def watch(dog: Watchdog, seconds: float, until=lambda: False) -> None:
 def test_a_hung_engine_is_restarted_logged_and_carries_on(caplog):
     stylizer = HangOnce(FakeStylizer(), on_call=5)
     feed = FrameFeed()
-    worker = EngineWorker(stylizer, feed).start()
+    worker = EngineWorker(stylizer, feed, settings=FAKE_SETTINGS).start()
     dog = Watchdog(worker, lambda: feed.count, timeout=0.3)
     threads_before = threading.active_count()
     caplog.set_level(logging.WARNING, logger="app.kiosk.watchdog")
@@ -82,7 +82,7 @@ def test_a_hung_engine_is_restarted_logged_and_carries_on(caplog):
 def test_the_stuck_thread_does_not_publish_when_it_wakes_up():
     stylizer = HangOnce(FakeStylizer(), on_call=1, hang=30)
     feed = FrameFeed()
-    worker = EngineWorker(stylizer, feed).start()
+    worker = EngineWorker(stylizer, feed, settings=FAKE_SETTINGS).start()
     results = []
     worker.add_sink(results.append)
     dog = Watchdog(worker, lambda: feed.count, timeout=0.2)
@@ -105,7 +105,7 @@ def test_the_stuck_thread_does_not_publish_when_it_wakes_up():
 
 def test_idle_slow_or_skipping_engines_are_left_alone():
     feed = FrameFeed()
-    idle = EngineWorker(FakeStylizer(), feed).start()  # no frames at all
+    idle = EngineWorker(FakeStylizer(), feed, settings=FAKE_SETTINGS).start()  # no frames at all
     dog = Watchdog(idle, lambda: feed.count, timeout=0.2)
     try:
         watch(dog, 0.6)
@@ -114,7 +114,7 @@ def test_idle_slow_or_skipping_engines_are_left_alone():
         idle.stop()
 
     feed = FrameFeed()
-    slow = EngineWorker(FakeStylizer(delay=0.12), feed).start()  # steady, but slower than the timeout allows
+    slow = EngineWorker(FakeStylizer(delay=0.12), feed, settings=FAKE_SETTINGS).start()  # steady, but slower than the timeout allows
     dog = Watchdog(slow, lambda: feed.count, timeout=0.1, slow_factor=4.0)
     try:
         with Publisher(feed):
@@ -126,7 +126,7 @@ def test_idle_slow_or_skipping_engines_are_left_alone():
 
     feed = FrameFeed()
     still = pattern_frame(3)
-    skipping = EngineWorker(FakeStylizer(), feed, skip_repeats=True).start()  # a still picture: one result only
+    skipping = EngineWorker(FakeStylizer(), feed, settings=FAKE_SETTINGS, skip_repeats=True).start()  # a still picture: one result only
     dog = Watchdog(skipping, lambda: feed.count, timeout=0.2)
     try:
         with Publisher(feed, still=still):
@@ -141,17 +141,17 @@ class Die(BaseException):
 
 
 class DyingStylizer(FakeStylizer):
-    def stylize(self, frame, settings=None):
+    def stylize(self, frame, settings, features=None):
         if self.calls == 2:
             self.calls += 1
             raise Die("driver gone")
-        return super().stylize(frame, settings)
+        return super().stylize(frame, settings, features)
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_dead_engine_thread_is_replaced():
     feed = FrameFeed()
-    worker = EngineWorker(DyingStylizer(), feed).start()
+    worker = EngineWorker(DyingStylizer(), feed, settings=FAKE_SETTINGS).start()
     dog = Watchdog(worker, lambda: feed.count, timeout=5.0)
     try:
         with Publisher(feed):
@@ -167,7 +167,7 @@ def test_a_dead_engine_thread_is_replaced():
 def test_repeated_stalls_back_off_and_a_broken_check_never_raises(caplog):
     stylizer = HangOnce(FakeStylizer(), on_call=1, hang=30)
     feed = FrameFeed()
-    worker = EngineWorker(stylizer, feed).start()
+    worker = EngineWorker(stylizer, feed, settings=FAKE_SETTINGS).start()
     dog = Watchdog(worker, lambda: feed.count, timeout=0.2, max_wait=0.8)
     try:
         assert dog.limit(10.0) == 0.2  # 4 x 10 ms per frame is less than the timeout

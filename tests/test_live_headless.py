@@ -18,7 +18,7 @@ from app.live.pipeline import LivePipeline, run_headless
 from app.paths import videos_dir
 from app.video_io import FRAGMENTED_MP4, probe_frames
 from conftest import assert_one_line, craft_png_header
-from live_fixtures import FAST_BACKOFF, STYLE_FILES, VIDEO, FakeStylizer, ScriptedSource, wait_for
+from live_fixtures import FAST_BACKOFF, STYLE_FILES, VIDEO, FAKE_SETTINGS, FakeStylizer, ScriptedSource, wait_for
 
 pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
 
@@ -99,7 +99,7 @@ def test_without_a_display_the_app_runs_the_headless_demo(primed_home, decoder_f
 
 def test_pipeline_recovers_when_its_source_fails_mid_run():
     source = ScriptedSource(frames_per_life=4, failed_opens=2, fps=100)
-    pipeline = LivePipeline(FakeStylizer(), source, backoff=FAST_BACKOFF).start()
+    pipeline = LivePipeline(FakeStylizer(), source, settings=FAKE_SETTINGS, backoff=FAST_BACKOFF).start()
     try:
         assert wait_for(lambda: pipeline.stats().capture.reconnects == 1 and pipeline.stats().engine.processed >= 8,
                         timeout=20)
@@ -111,7 +111,7 @@ def test_pipeline_recovers_when_its_source_fails_mid_run():
 
 
 def test_run_headless_reports_rate_latency_and_drops():
-    pipeline = LivePipeline(FakeStylizer(delay=0.03), ScriptedSource(fps=200))
+    pipeline = LivePipeline(FakeStylizer(delay=0.03), ScriptedSource(fps=200), settings=FAKE_SETTINGS)
     text = io.StringIO()
     summary = run_headless(pipeline, 10, out=text)
     assert summary.frames == 10 and summary.errors == 0
@@ -122,7 +122,7 @@ def test_run_headless_reports_rate_latency_and_drops():
 
 
 def test_pipeline_switches_source_and_keeps_going():
-    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=100, size=(64, 48))).start()
+    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=100, size=(64, 48)), settings=FAKE_SETTINGS).start()
     try:
         assert pipeline.read(0, timeout=10).rgb.shape == (48, 64, 3)
         pipeline.set_source(ScriptedSource(fps=100, size=(32, 24)))
@@ -136,7 +136,7 @@ def test_pipeline_switches_source_and_keeps_going():
 def test_a_stalled_source_ends_a_headless_run_with_a_clear_error():
     from app.errors import UserError
 
-    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(frames_per_life=3, failed_opens=10**6, fps=100),
+    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(frames_per_life=3, failed_opens=10**6, fps=100), settings=FAKE_SETTINGS,
                             backoff=FAST_BACKOFF)
     t0 = time.monotonic()
     with pytest.raises(UserError, match="no stylized frame for 1 s"):

@@ -20,7 +20,7 @@ from app.paths import pictures_dir, videos_dir
 from app.live.recorder import Recorder, fit_into, save_snapshot, timestamped_path
 from app.video_io import probe_frames
 from conftest import assert_one_line
-from live_fixtures import FakeStylizer, NoiseSource, fill_disk_after, pattern_frame, wait_for
+from live_fixtures import FAKE_SETTINGS, FakeStylizer, NoiseSource, fill_disk_after, pattern_frame, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -115,7 +115,7 @@ def test_sigkill_while_recording_leaves_a_playable_file(tmp_path):
 def test_a_disk_that_fills_up_mid_recording_stops_the_recording_not_the_pipeline(tmp_path, monkeypatch):
     room = 150_000  # a few one-second fragments of 64x48 noise
     fill_disk_after(monkeypatch, room)
-    pipeline = LivePipeline(FakeStylizer(), NoiseSource(fps=50)).start()
+    pipeline = LivePipeline(FakeStylizer(), NoiseSource(fps=50), settings=FAKE_SETTINGS).start()
     try:
         assert pipeline.read(0, timeout=20) is not None
         path = pipeline.start_recording(tmp_path / "full.mp4")

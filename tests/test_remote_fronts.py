@@ -28,7 +28,7 @@ from app.paths import pictures_dir  # noqa: E402
 from app.live.remote import OscServer  # noqa: E402
 from conftest import assert_one_line  # noqa: E402
 from kiosk_fixtures import cached_entries, make_session, micro_stylizer  # noqa: E402
-from live_fixtures import FakeStylizer, ScriptedSource, library, style_dir, wait_for  # noqa: E402,F401
+from live_fixtures import FAKE_SETTINGS, FakeStylizer, ScriptedSource, library, style_dir, wait_for  # noqa: E402,F401
 
 
 def build(address: str, *args) -> bytes:
@@ -62,7 +62,7 @@ def remote_window(qtbot, library):
     from app.ui.state import UiState  # noqa: PLC0415
     from app.ui.window import MainWindow  # noqa: PLC0415
 
-    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=30))
+    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=30), settings=FAKE_SETTINGS)
     window = MainWindow(pipeline, library, UiState(styles=library.names()[:1], size=64, stabilize=0.0),
                         save_on_close=False)
     qtbot.addWidget(window)

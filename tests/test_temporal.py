@@ -111,12 +111,12 @@ class _Frames:
 
 
 class _Replay:
-    """A stand-in stylizer (no feature filter) that returns prepared outputs in order."""
+    """A stand-in stylizer that returns prepared outputs in order (it leaves the feature filter unused)."""
 
     def __init__(self, outputs: list[np.ndarray]) -> None:
         self.outputs = list(outputs)
 
-    def stylize(self, frame: np.ndarray, settings=None) -> np.ndarray:
+    def stylize(self, frame: np.ndarray, settings=None, features=None) -> np.ndarray:
         return self.outputs.pop(0)
 
 
@@ -177,8 +177,6 @@ def test_steady_blend_keeps_the_targets_channel_statistics() -> None:
 
 class _FeatureStylizer:
     """Stands in for the engine: 'decodes' the (filtered) target by repeating its cells 8x."""
-
-    accepts_feature_filter = True
 
     def __init__(self, targets: list) -> None:
         self.targets = list(targets)

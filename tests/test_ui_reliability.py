@@ -26,7 +26,7 @@ from app.ui.state import UiState  # noqa: E402
 from app.ui.window import MainWindow  # noqa: E402
 from app.video_io import probe_frames  # noqa: E402
 from conftest import assert_one_line, craft_png_header  # noqa: E402
-from live_fixtures import FAST_BACKOFF, STYLE_FILES, VIDEO, FakeStylizer, NoiseSource, fill_disk_after  # noqa: E402
+from live_fixtures import FAST_BACKOFF, STYLE_FILES, VIDEO, FAKE_SETTINGS, FakeStylizer, NoiseSource, fill_disk_after  # noqa: E402
 from live_fixtures import library, style_dir  # noqa: E402,F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
@@ -37,7 +37,7 @@ TIMEOUT_MS = 30_000
 @pytest.fixture
 def window(qtbot, library):
     """The window on a started pipeline: 64x48 noise at 50 fps through the fake engine."""
-    pipeline = LivePipeline(FakeStylizer(), NoiseSource(fps=50), backoff=FAST_BACKOFF)
+    pipeline = LivePipeline(FakeStylizer(), NoiseSource(fps=50), settings=FAKE_SETTINGS, backoff=FAST_BACKOFF)
     win = MainWindow(pipeline, library, UiState(styles=library.names()[:1], size=64, stabilize=0.0),
                      save_on_close=False)
     qtbot.addWidget(win)

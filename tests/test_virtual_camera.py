@@ -22,7 +22,7 @@ from app.live.pipeline import LivePipeline, run_headless  # noqa: E402
 from app.live.recorder import fit_into  # noqa: E402
 from app.live.virtual_camera import MISSING_PACKAGE, NO_DEVICE, PyVirtualCamBackend, VirtualCamera  # noqa: E402
 from conftest import assert_one_line  # noqa: E402
-from live_fixtures import FakeStylizer, ScriptedSource, library, pattern_frame, style_dir, wait_for  # noqa: E402,F401
+from live_fixtures import FAKE_SETTINGS, FakeStylizer, ScriptedSource, library, pattern_frame, style_dir, wait_for  # noqa: E402,F401
 
 
 class FakeDevice:
@@ -210,7 +210,7 @@ def test_a_missing_pyvirtualcam_is_one_line_naming_the_install_command(monkeypat
 
 def test_the_pipeline_sends_its_results_and_a_slow_device_never_slows_the_engine():
     device = FakeDevice(send_delay=0.3)  # a device ten times slower than the engine
-    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=100), camera_backend=device).start()
+    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=100), settings=FAKE_SETTINGS, camera_backend=device).start()
     try:
         pipeline.start_virtual_camera(fps=30)
         assert wait_for(lambda: len(device.frames) >= 2, timeout=10)
@@ -230,7 +230,7 @@ def test_a_headless_run_keeps_going_when_the_device_vanishes_and_says_so():
     import io  # noqa: PLC0415
 
     device = FakeDevice(fail_on_send=3)
-    pipeline = LivePipeline(FakeStylizer(delay=0.01), ScriptedSource(fps=100), camera_backend=device)
+    pipeline = LivePipeline(FakeStylizer(delay=0.01), ScriptedSource(fps=100), settings=FAKE_SETTINGS, camera_backend=device)
     pipeline.start_virtual_camera(fps=60)
     text = io.StringIO()
     summary = run_headless(pipeline, 40, out=text)
@@ -244,7 +244,7 @@ def test_the_window_toggle_starts_and_stops_the_camera_and_reports_a_missing_dev
     from app.ui.window import MainWindow  # noqa: PLC0415
 
     device = FakeDevice()
-    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=50), camera_backend=device)
+    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=50), settings=FAKE_SETTINGS, camera_backend=device)
     window = MainWindow(pipeline, library, UiState(styles=library.names()[:1], size=64, stabilize=0.0),
                         save_on_close=False)
     qtbot.addWidget(window)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from app.live.capture import CaptureThread, FrameFeed
+from app.engine import Settings
 from app.images import load_image
 from app.live.worker import EngineWorker
-from live_fixtures import (MEDIA, STYLE_FILES, FakeStylizer, ScriptedSource, pattern_frame, tiny_stylizer,  # noqa: F401
+from live_fixtures import (FAKE_SETTINGS, MEDIA, STYLE_FILES, FakeStylizer, ScriptedSource, pattern_frame, tiny_stylizer,  # noqa: F401
                            wait_for)
 
 pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
@@ -23,9 +24,8 @@ def _content() -> np.ndarray:
 
 def test_results_carry_the_frame_and_its_capture_time(tiny_stylizer):
     sid = tiny_stylizer.add_style(load_image(STYLE_FILES[0]))
-    tiny_stylizer.update(styles=(sid,), size=64)
     feed = FrameFeed()
-    worker = EngineWorker(tiny_stylizer, feed).start()
+    worker = EngineWorker(tiny_stylizer, feed, settings=Settings(styles=(sid,), size=64)).start()
     try:
         content = _content()
         frame = feed.publish(content, time.monotonic())
@@ -71,7 +71,7 @@ def test_settings_apply_on_the_next_frame_and_styles_are_encoded_once(tiny_styli
 
 def test_jobs_run_on_the_engine_thread():
     stylizer = FakeStylizer()
-    worker = EngineWorker(stylizer, FrameFeed()).start()
+    worker = EngineWorker(stylizer, FrameFeed(), settings=FAKE_SETTINGS).start()
     try:
         assert worker.submit(lambda s: threading.current_thread().name).result(5) == "engine"
         failing = worker.submit(lambda s: 1 / 0)
@@ -84,7 +84,7 @@ def test_jobs_run_on_the_engine_thread():
 def test_a_failing_frame_is_counted_and_the_stream_goes_on(caplog):
     stylizer = FakeStylizer(fail_on=(2,))
     feed = FrameFeed()
-    worker = EngineWorker(stylizer, feed).start()
+    worker = EngineWorker(stylizer, feed, settings=FAKE_SETTINGS).start()
     try:
         for i in range(4):
             feed.publish(pattern_frame(i), time.monotonic())
@@ -105,7 +105,7 @@ def test_a_slow_engine_drops_frames_instead_of_building_latency():
     engine_step = 0.08
     stylizer = FakeStylizer(delay=engine_step)
     cap = CaptureThread(ScriptedSource(fps=100)).start()
-    worker = EngineWorker(stylizer, cap.feed).start()
+    worker = EngineWorker(stylizer, cap.feed, settings=FAKE_SETTINGS).start()
     latencies = []
     worker.add_sink(lambda r: latencies.append(r.latency))
     try:
@@ -125,7 +125,7 @@ def test_a_slow_engine_drops_frames_instead_of_building_latency():
 def test_a_still_picture_is_stylized_once_per_settings_change():
     stylizer = FakeStylizer()
     feed = FrameFeed()
-    worker = EngineWorker(stylizer, feed, skip_repeats=True).start()
+    worker = EngineWorker(stylizer, feed, settings=FAKE_SETTINGS, skip_repeats=True).start()
     still = pattern_frame(3)
     try:
         for _ in range(5):
@@ -153,7 +153,7 @@ def test_a_bound_method_sink_is_removed_by_the_same_method():
 
     counter = Counter()
     feed = FrameFeed()
-    worker = EngineWorker(FakeStylizer(), feed)
+    worker = EngineWorker(FakeStylizer(), feed, settings=FAKE_SETTINGS)
     worker.add_sink(counter.on_frame)
     worker.remove_sink(counter.on_frame)
     worker.start()

@@ -69,11 +69,11 @@ class LivePipeline:
 
     def __init__(self, stylizer: StylizerLike, source: FrameSource | None = None, *, mirror: bool = False,
                  skip_repeats: bool = False, backoff: Backoff | None = None,
-                 camera_backend: BackendFactory = PyVirtualCamBackend) -> None:
+                 camera_backend: BackendFactory = PyVirtualCamBackend, settings: Settings | None = None) -> None:
         self.stylizer = stylizer
         self.camera_backend = camera_backend  # the virtual camera's device (tests: a recording fake)
         self.feed = FrameFeed()
-        self.worker = EngineWorker(stylizer, self.feed, skip_repeats=skip_repeats)
+        self.worker = EngineWorker(stylizer, self.feed, skip_repeats=skip_repeats, settings=settings)
         self._backoff = backoff
         self._mirror = mirror
         self._lock = threading.RLock()

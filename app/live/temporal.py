@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import torch
 
+from app.engine import Settings, StylizerLike
 from models.temporal import steady_blend, warp_features
 
 DEFAULT_STRENGTH = 0.9  # live and video default: flicker down >= 40%, style loss up < 10% (README)
@@ -166,16 +167,11 @@ class TemporalStabilizer:
 
     # ------------------------------------------------------------------ the two entry points
 
-    def stylize(self, stylizer: object, frame_rgb: np.ndarray, settings: object) -> np.ndarray:
-        """``stylizer.stylize(frame, settings)``, stabilised at feature and output level.
-
-        A stylizer without ``accepts_feature_filter`` (a stand-in) gets the output stage only.
-        """
+    def stylize(self, stylizer: StylizerLike, frame_rgb: np.ndarray, settings: Settings) -> np.ndarray:
+        """``stylizer.stylize(frame, settings)``, stabilised at feature and output level."""
         if self.strength <= 0.0:
             return stylizer.stylize(frame_rgb, settings)
         motion = self._track(frame_rgb)
-        if not getattr(stylizer, "accepts_feature_filter", False):
-            return self._blend_output(stylizer.stylize(frame_rgb, settings), motion, self.max_weight, False)
         out = stylizer.stylize(frame_rgb, settings,
                                features=lambda target, cells: self._blend_features(target, cells, motion))
         return self._blend_output(out, motion, OUTPUT_WEIGHT, True)

@@ -1,7 +1,8 @@
 """The engine worker: the one thread that runs the model.
 
-It takes the newest captured frame, stylizes it with the settings snapshot of that
-moment, and publishes a :class:`StylizedFrame` (with the frame's capture timestamp) to a
+It owns the settings snapshot: :meth:`EngineWorker.update` replaces it (validated, under a
+lock) from any thread, and each frame reads it once. It takes the newest captured frame,
+stylizes it with the snapshot of that moment, and publishes a :class:`StylizedFrame` (with the frame's capture timestamp) to a
 one-slot output and to its sinks. Everything that touches the networks runs here,
 including work the UI asks for (encoding a new style's statistics), submitted as a job
 that runs between two frames: the UI never waits on the model and the model is never
@@ -18,13 +19,13 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol, TypeVar
 
 import numpy as np
 
 from app.live.capture import Frame
-from app.engine import Settings
+from app.engine import Settings, StylizerLike
 from app.live.slot import LatestSlot
 from app.live.adaptive import SizeGovernor
 from app.live.meter import WINDOW, FrameWindow
@@ -36,16 +37,6 @@ T = TypeVar("T")
 
 class FrameReader(Protocol):
     def read(self, after: int = 0, timeout: float | None = None) -> Frame | None: ...
-
-
-class StylizerLike(Protocol):
-    """What the worker needs from :class:`app.engine.Stylizer` (tests pass slow or failing fakes)."""
-
-    settings: Settings
-
-    def stylize(self, frame: np.ndarray, settings: Settings | None = None) -> np.ndarray: ...
-
-    def update(self, **changes: object) -> Settings: ...
 
 
 @dataclass(frozen=True)
@@ -93,8 +84,9 @@ class EngineWorker:
     """newest frame -> stylizer -> one-slot output + sinks, on its own thread."""
 
     def __init__(self, stylizer: StylizerLike, frames: FrameReader, *, skip_repeats: bool = False,
-                 poll: float = 0.05) -> None:
+                 poll: float = 0.05, settings: Settings | None = None) -> None:
         self.stylizer = stylizer
+        self._settings = settings if settings is not None else Settings()  # replaced whole, never mutated
         self.frames = frames
         self.skip_repeats = skip_repeats  # a still image is stylized once per settings change
         self._poll = poll
@@ -200,13 +192,18 @@ class EngineWorker:
         return fut
 
     def update(self, **changes: object) -> Settings:
-        """Replace the settings (validated); the next frame uses them. Safe from any thread."""
+        """Replace the settings snapshot (validated once a style is chosen); the next frame uses it.
+        Safe from any thread; a rejected change leaves the old snapshot."""
         with self._settings_lock:
-            return self.stylizer.update(**changes)
+            new = replace(self._settings, **changes)  # type: ignore[arg-type]
+            if new.styles:
+                new.validate()
+            self._settings = new
+            return new
 
     @property
     def settings(self) -> Settings:
-        return self.stylizer.settings
+        return self._settings
 
     def stats(self) -> WorkerStats:
         t = self._recent.timing()
@@ -239,7 +236,7 @@ class EngineWorker:
             if self._last_index:
                 self._skipped += max(0, frame.index - self._last_index - 1)
             self._last_index = frame.index
-            settings = self._frame_settings(self.stylizer.settings)  # one consistent snapshot for this frame
+            settings = self._frame_settings(self._settings)  # one consistent snapshot for this frame
             last = self._last_input
             if self.skip_repeats and last is not None and last[0] is frame.rgb and last[1] is settings:
                 continue  # the same still picture with the same settings: the result is on screen

@@ -180,15 +180,14 @@ def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, si
     if frame_size is not None:
         source = ResizedSource(source, frame_size)
     sid = stylizer.add_style(style)
-    stylizer.update(styles=(sid,), weights=())
-    pipeline = LivePipeline(stylizer, source)
+    pipeline = LivePipeline(stylizer, source, settings=Settings(styles=(sid,)))
     pipeline.set_size(size, target_fps)
     fw, fh = frame_size or (640, 360)
     with torch.inference_mode():  # warm-up: the timed frames are not cold starts
         warm = np.zeros((fh, fw, 3), np.uint8)
-        stylizer.stylize(warm)
+        stylizer.stylize(warm, pipeline.settings)
         t_warm = time.perf_counter()
-        stylizer.stylize(warm)
+        stylizer.stylize(warm, pipeline.settings)
         per_frame = max(1e-3, time.perf_counter() - t_warm)
     if size == AUTO:
         per_frame = 1.0 / pipeline.auto_target_fps
@@ -205,12 +204,12 @@ def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, si
                  peak_gflops_fp32=peaks.get("fp32", 0.0), device=stylizer.description, live=True,
                  extra={"display_fps": summary.fps, "engine_ms": summary.engine_ms,
                         "latency_p95_ms": summary.latency_p95_ms, "dropped": summary.skipped,
-                        "captured": summary.captured, "processing_size": stylizer.settings.size or 0,
+                        "captured": summary.captured, "processing_size": pipeline.settings.size or 0,
                         "adaptive": size == AUTO,
                         "seconds": round(elapsed, 1)})
     mode = " (auto)" if size == AUTO else ""
     log(f"{rec.path:<22}{f'{w}x{h}':>10}{summary.latency_ms:9.1f}{summary.fps:7.2f}   processing "
-        f"{stylizer.settings.size or 'native'} px{mode}, engine {summary.engine_ms:.0f} ms, "
+        f"{pipeline.settings.size or 'native'} px{mode}, engine {summary.engine_ms:.0f} ms, "
         f"p95 latency {summary.latency_p95_ms:.0f} ms, {summary.skipped} of {summary.captured} frames dropped")
     return rec
 
