@@ -10,6 +10,7 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBox
                              QSlider, QVBoxLayout, QWidget)
 
 from app.live.adaptive import DEFAULT_TARGET_FPS, MIN_SIZE
+from app.ui.state import UiState
 
 COLOR_CHOICES = (("Off", "none"), ("Luminance", "luminance"), ("Histogram", "histogram"))
 SIZE_CHOICES = (("auto", None), (MIN_SIZE, f"{MIN_SIZE} px (fastest)"), (192, "192 px"),
@@ -226,6 +227,29 @@ class ControlsPanel(QWidget):
         self._on_stabilize(self.stabilize_slider.value())
 
     # ------------------------------------------------------------------ values
+
+    def apply_state(self, s: UiState, target_fps: float) -> None:
+        """Show a remembered (or command-line) state. Alpha and steadiness are announced once
+        (``alpha_changed``, ``stabilize_changed``); the other widgets change quietly, and the
+        window applies their values itself."""
+        quiet = (self.alpha_slider, self.stabilize_slider, self.color_combo, self.size_combo, self.view_combo,
+                 self.mirror_check, self.overlay_check)
+        for w in quiet:
+            w.blockSignals(True)
+        try:
+            self.set_alpha(s.alpha)
+            self._on_alpha(self.alpha_slider.value())
+            self.set_stabilize(s.stabilize)
+            self._on_stabilize(self.stabilize_slider.value())
+            self.set_combo(self.color_combo, s.color)
+            self.set_target_fps(target_fps)
+            self.set_combo(self.size_combo, s.size)
+            self.set_combo(self.view_combo, s.view)
+            self.mirror_check.setChecked(s.mirror)
+            self.overlay_check.setChecked(s.overlay)
+        finally:
+            for w in quiet:
+                w.blockSignals(False)
 
     def set_alpha(self, alpha: float) -> None:
         self.alpha_slider.setValue(round(100 * max(0.0, min(1.0, alpha))))

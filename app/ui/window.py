@@ -238,24 +238,8 @@ class MainWindow(QMainWindow):
     def _apply_state(self) -> None:
         """Put the remembered (or command-line) state into the widgets and the engine."""
         s = self.state
-        c = self.controls
-        for w in (c.alpha_slider, c.stabilize_slider, c.color_combo, c.size_combo, c.view_combo, c.mirror_check,
-                  c.overlay_check):
-            w.blockSignals(True)
-        c.set_alpha(s.alpha)
-        c._on_alpha(c.alpha_slider.value())
-        c.set_stabilize(s.stabilize)
-        c._on_stabilize(c.stabilize_slider.value())
+        self.controls.apply_state(s, self.pipeline.auto_target_fps)
         self.pipeline.stabilize = s.stabilize
-        c.set_combo(c.color_combo, s.color)
-        c.set_target_fps(self.pipeline.auto_target_fps)
-        c.set_combo(c.size_combo, s.size)
-        c.set_combo(c.view_combo, s.view)
-        c.mirror_check.setChecked(s.mirror)
-        c.overlay_check.setChecked(s.overlay)
-        for w in (c.alpha_slider, c.stabilize_slider, c.color_combo, c.size_combo, c.view_combo, c.mirror_check,
-                  c.overlay_check):
-            w.blockSignals(False)
         self.view.set_mode(s.view)
         self.pipeline.mirror = s.mirror
         self.gallery.set_styles(self._all_styles())
@@ -264,7 +248,7 @@ class MainWindow(QMainWindow):
             names = self.gallery.names()[:1]
         weights = s.weights if len(s.weights) == len(names) else []
         self.gallery.select(names, emit=False)
-        c.mix_panel.set_styles(names, weights)
+        self.controls.mix_panel.set_styles(names, weights)
         self.pipeline.set_size(s.size)
         self._apply_styles(names, weights, alpha=s.alpha, color=s.color)
         if s.geometry:
