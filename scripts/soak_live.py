@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Soak test of the live pipeline (no window, no kiosk): does it hold its speed, and does it leak?
 
-    python scripts/soak_live.py --source clip.mp4 --minutes 10 [--style NAME] [--size 256] [--report soak.json]
+    python -m scripts.soak_live --source clip.mp4 --minutes 10 [--style NAME] [--size 256] [--report soak.json]
 
 Runs capture -> engine on a looping source (a video file loops forever; default: the built-in
 demo) for ``--minutes`` (or ``--seconds``). Every ``--sample-every`` seconds it samples resident
@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 DEFAULT_SIZE = 256  # fixed (not adaptive): a soak compares like with like from start to end
 FIRST_FRAME_TIMEOUT = 60.0  # seconds for the source's first frame (a camera can be slow to open)
@@ -47,13 +45,13 @@ class Counts:
 
     @staticmethod
     def now() -> "Counts":
-        from app.kiosk.report import open_files, os_threads  # noqa: PLC0415 - after sys.path
+        from app.kiosk.report import open_files, os_threads
 
         return Counts(threading.active_count(), os_threads(), open_files())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.cli.common import add_engine_arguments  # noqa: PLC0415 - after sys.path
+    from app.cli.common import add_engine_arguments
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--source", default="demo",
@@ -78,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> float:
     """Validate; returns the run's length in seconds."""
-    from app.errors import UserError  # noqa: PLC0415
-    from app.rules import check_processing_size  # noqa: PLC0415
+    from app.errors import UserError
+    from app.rules import check_processing_size
 
     seconds = args.seconds if args.seconds is not None else 60.0 * args.minutes
     if not seconds > 0:
@@ -96,13 +94,13 @@ def check_args(args: argparse.Namespace) -> float:
 
 def soak(args: argparse.Namespace, seconds: float, out: TextIO) -> dict[str, Any]:
     """Run the pipeline for ``seconds``; every figure, as the report's dictionary."""
-    from app.live.capture import open_source  # noqa: PLC0415
-    from app.cli.common import make_stylizer  # noqa: PLC0415
-    from app.errors import UserError  # noqa: PLC0415
-    from app.kiosk.report import SoakMonitor  # noqa: PLC0415
-    from app.live.pipeline import LivePipeline  # noqa: PLC0415
-    from app.styles import StyleLibrary  # noqa: PLC0415
-    from app.live.temporal import DEFAULT_STRENGTH  # noqa: PLC0415
+    from app.live.capture import open_source
+    from app.cli.common import make_stylizer
+    from app.errors import UserError
+    from app.kiosk.report import SoakMonitor
+    from app.live.pipeline import LivePipeline
+    from app.styles import StyleLibrary
+    from app.live.temporal import DEFAULT_STRENGTH
 
     library = StyleLibrary()
     styles = [library.resolve(s) for s in args.style or []] or library.all()[:1]
@@ -198,8 +196,8 @@ def summary(d: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
-    from app.errors import UserError  # noqa: PLC0415
-    from app.kiosk.report import write_report  # noqa: PLC0415
+    from app.errors import UserError
+    from app.kiosk.report import write_report
 
     out = out or sys.stdout
     args = build_parser().parse_args(argv)

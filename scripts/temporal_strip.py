@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The README's temporal-stability strip: consecutive frames of a video, per-frame vs stabilised.
 
-    python scripts/temporal_strip.py [--video V] [--style S] [--start N] [--count K] [-o docs/temporal_strip.jpg]
+    python -m scripts.temporal_strip [--video V] [--style S] [--start N] [--count K] [-o docs/temporal_strip.jpg]
 
 Rows: the content frames, per-frame stylization, stabilised stylization (default strength),
 and the change from the previous frame of each stylized row (brighter: more flicker).
@@ -10,11 +10,9 @@ The stabiliser runs causally from the first frame, so it is warmed up by ``--sta
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 
 def main() -> int:
@@ -27,14 +25,14 @@ def main() -> int:
     p.add_argument("-o", "--out", type=Path, default=REPO / "docs" / "temporal_strip.jpg")
     args = p.parse_args()
 
-    import cv2  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
+    import cv2
+    import numpy as np
 
-    from app.engine import Settings, Stylizer  # noqa: PLC0415
-    from app.images import save_image  # noqa: PLC0415
-    from app.styles import StyleLibrary  # noqa: PLC0415
-    from app.live.temporal import TemporalStabilizer  # noqa: PLC0415
-    from app.video_io import VideoReader  # noqa: PLC0415
+    from app.engine import Settings, Stylizer
+    from app.images import save_image
+    from app.styles import StyleLibrary
+    from app.live.temporal import TemporalStabilizer
+    from app.video_io import VideoReader
 
     frames = []
     with VideoReader(args.video) as reader:
@@ -56,7 +54,8 @@ def main() -> int:
             rows[2].append(stab)
             for k, (now, before) in enumerate(((plain, prev_plain), (stab, prev_steady))):
                 diff = np.abs(now.astype(np.int16) - before.astype(np.int16)).max(axis=2)
-                rows[3 + k].append(cv2.applyColorMap(np.clip(diff * 3, 0, 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1])
+                heat = cv2.applyColorMap(np.clip(diff * 3, 0, 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
+                rows[3 + k].append(heat[..., ::-1])
         prev_plain, prev_steady = plain, stab
     h = 180
     tiles = [[cv2.resize(t, (round(t.shape[1] * h / t.shape[0]), h), interpolation=cv2.INTER_AREA) for t in r]

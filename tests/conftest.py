@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import os
 import struct
-import sys
 import zlib
 from pathlib import Path
 
@@ -36,9 +35,6 @@ CONTENT_DIR = MEDIA / "content"
 STYLE_DIR = MEDIA / "style"
 VIDEO = MEDIA / "video" / "cutBunny.mp4"
 MASK = MEDIA / "mask" / "mask.png"
-
-if str(REPO) not in sys.path:  # `python -m pytest` from elsewhere still imports app/ and models/
-    sys.path.insert(0, str(REPO))
 
 def _test_threads() -> int:
     """ADAIN_TEST_THREADS, else 1 thread on a busy machine (oversubscribed oneDNN threads spin and
@@ -86,7 +82,7 @@ def media() -> Path:
 @pytest.fixture(scope="session")
 def train_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """content/ and style/ with 12 smooth random 48x48 images each; 2-image holdout folders."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     root = tmp_path_factory.mktemp("train_data")
     rng = np.random.default_rng(0)

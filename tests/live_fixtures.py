@@ -19,7 +19,7 @@ import pytest
 from app.live.capture import Backoff, FrameFeed, SourceError
 from app.engine import FeatureFilter, Settings
 
-from conftest import MEDIA, VIDEO  # the paths; tests reach the files through conftest's ``media`` fixture
+from conftest import MEDIA, VIDEO  # noqa: F401 - re-exported; tests reach the files through conftest's ``media`` fixture
 
 STYLE_FILES = [MEDIA / "style" / n for n in ("mondrian_cropped.jpg", "picasso_self_portrait.jpg", "en_campo_gris.jpg")]
 FAST_BACKOFF = Backoff(initial=0.02, factor=2.0, maximum=0.1)
@@ -129,7 +129,7 @@ class DiskFillingFile(io.RawIOBase):
 def fill_disk_after(monkeypatch: pytest.MonkeyPatch, room: int) -> None:
     """Make every video file opened for writing (PyAV, through ``av.open``) live on a disk that
     fills up after ``room`` bytes. Reading is untouched."""
-    import av  # noqa: PLC0415
+    import av
 
     real_open = av.open
 
@@ -193,10 +193,10 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.01) -> bool:
 @pytest.fixture
 def tiny_stylizer(fresh_encoder, tmp_path):
     """The real Stylizer (private encoder copy, seeded random decoder), encoding styles at 64 px."""
-    import torch  # noqa: PLC0415
+    import torch
 
-    from app.engine import Stylizer  # noqa: PLC0415
-    from conftest import seeded_decoder  # noqa: PLC0415
+    from app.engine import Stylizer
+    from conftest import seeded_decoder
 
     return Stylizer(fresh_encoder(), seeded_decoder(), "cpu", torch.float32, stats_dir=tmp_path / "stats",
                     style_size=64)
@@ -205,7 +205,7 @@ def tiny_stylizer(fresh_encoder, tmp_path):
 @pytest.fixture
 def style_dir(tmp_path, media) -> Path:
     """Three small style images (resized copies of the shared media) as a built-in folder."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     folder = tmp_path / "builtin_styles"
     folder.mkdir()
@@ -220,7 +220,7 @@ def style_dir(tmp_path, media) -> Path:
 @pytest.fixture
 def library(style_dir, tmp_path):
     """A StyleLibrary with ``style_dir`` as its built-in styles and an empty user folder."""
-    from app.styles import StyleLibrary  # noqa: PLC0415
+    from app.styles import StyleLibrary
 
     (tmp_path / "user_styles").mkdir()
     return StyleLibrary(builtin_dir=style_dir, user_dir=tmp_path / "user_styles")

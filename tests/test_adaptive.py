@@ -134,7 +134,7 @@ def test_bad_live_size_options_are_one_line(args, words, capsys):
     assert words in err
 
 
-class _no_raise:
+class _no_raise:  # noqa: N801 - reads as the context manager it is
     def __enter__(self):
         return self
 

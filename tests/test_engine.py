@@ -179,8 +179,8 @@ def test_mix_one_zero_equals_the_first_style_alone(stylizer, content, style_a, s
 
 
 def test_the_worker_owns_the_settings_snapshot_and_the_stylizer_keeps_none(stylizer, content, style_a, style_b):
-    from app.live.capture import FrameFeed  # noqa: PLC0415
-    from app.live.worker import EngineWorker  # noqa: PLC0415
+    from app.live.capture import FrameFeed
+    from app.live.worker import EngineWorker
 
     worker = EngineWorker(stylizer, FrameFeed())
     s = worker.update(styles=(stylizer.add_style(style_a), stylizer.add_style(style_b)), weights=(0.7, 0.3))

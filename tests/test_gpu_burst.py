@@ -33,9 +33,11 @@ def data(tmp_path) -> Path:
 def _burst(*args: str, home: Path, block: list[str]) -> subprocess.CompletedProcess:
     """Run the script in a fresh interpreter where the modules in ``block`` cannot be imported."""
     code = ("import runpy, sys; sys.modules.update(dict.fromkeys(%r)); sys.argv = %r; "
-            "runpy.run_path(%r, run_name='__main__')") % (block, ["gpu_burst.py", *args], str(REPO / "scripts/gpu_burst.py"))
+            "runpy.run_path(%r, run_name='__main__')") % (block, ["gpu_burst.py", *args],
+                                                          str(REPO / "scripts/gpu_burst.py"))
     env = {**os.environ, "ADAIN_LIVE_HOME": str(home), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240,
+                          cwd=REPO)  # as ``python -m scripts.gpu_burst`` from the repository root
 
 
 def test_a_packed_burst_trains_without_the_desktop_packages_and_training_continues_from_it(

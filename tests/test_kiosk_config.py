@@ -129,10 +129,12 @@ def test_file_problems_are_one_line(tmp_path):
 
 
 def test_values_are_normalised():
-    config = parse_config("source = 1\ncamera_size = [1280, 720]\nlog_level = 'DEBUG'\nexit_chord = 'shift + alt + f12'\n"
+    config = parse_config("source = 1\ncamera_size = [1280, 720]\nlog_level = 'DEBUG'\n"
+                          "exit_chord = 'shift + alt + f12'\n"
                           "active_hours = '22:30-24:00'\nplaylist = ['poppies']\ninterval = 5", "k.toml")
     assert config.source == "1" and config.camera_size == (1280, 720) and config.log_level == "debug"
-    assert config.exit_chord == KeyChord(frozenset({"Shift", "Alt"}), "F12") and str(config.exit_chord) == "Shift+Alt+F12"
+    assert config.exit_chord == KeyChord(frozenset({"Shift", "Alt"}), "F12")
+    assert str(config.exit_chord) == "Shift+Alt+F12"
     assert config.playlist[0].style == "poppies" and config.seconds_of(config.playlist[0]) == 5
     assert config.active_hours.contains(dt.time(23, 59)) and not config.active_hours.contains(dt.time(22, 29))
 
@@ -195,12 +197,13 @@ def nothing_may_start(monkeypatch):
         raise AssertionError("started although the config is invalid")
 
     monkeypatch.setattr(live_cli, "make_stylizer", boom)
-    import app.ui.kiosk_window as kw  # noqa: PLC0415
+    import app.ui.kiosk_window as kw
     monkeypatch.setattr(kw, "run_kiosk_window", boom)
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("crossfade = 1.5\n[[playlist]]\nstyle = 'poppies'\nalpha = 1.7\n", "kiosk.toml: playlist[1].alpha: must be between 0 and 1"),
+    ("crossfade = 1.5\n[[playlist]]\nstyle = 'poppies'\nalpha = 1.7\n",
+     "kiosk.toml: playlist[1].alpha: must be between 0 and 1"),
     ("[[playlist]]\nstyle = 'poppies'\n[[playlist]]\nstyle = 'no_such_painting'\n",
      "kiosk.toml: playlist[2].style: no style named 'no_such_painting'"),
     ("source = 'missing.mp4'\n", "kiosk.toml: source: missing.mp4: no such file"),
@@ -227,8 +230,8 @@ def test_kiosk_options_need_kiosk(capsys, nothing_may_start):
 
 @pytest.mark.parametrize("size, target", [(DEFAULT_SIZE, DEFAULT_TARGET_FPS), (192, None)])
 def test_a_kiosk_session_hands_its_size_to_the_governor_unless_the_config_fixes_it(tmp_path, size, target):
-    from app.kiosk.session import KioskSession  # noqa: PLC0415
-    from kiosk_fixtures import cached_entries, micro_stylizer  # noqa: PLC0415
+    from app.kiosk.session import KioskSession
+    from kiosk_fixtures import cached_entries, micro_stylizer
 
     stylizer = micro_stylizer(tmp_path)
     session = KioskSession(KioskConfig(size=size), stylizer, lambda: None, cached_entries(stylizer), seed=1)

@@ -90,7 +90,7 @@ def test_sigterm_ends_a_headless_run_cleanly(tmp_path, library):
         t0 = time.monotonic()
         rc = run_kiosk(KioskConfig(size=32, crossfade=0.2, interval=0.6), lambda: micro_stylizer(tmp_path),
                        window=False, duration=30, report=report, library=library,
-                       make_source=lambda: ScriptedSource(fps=60), out=open(os.devnull, "w"))
+                       make_source=lambda: ScriptedSource(fps=60), out=open(os.devnull, "w"))  # noqa: SIM115
         elapsed = time.monotonic() - t0
         timer.join()
         assert rc == 0 and elapsed < 10

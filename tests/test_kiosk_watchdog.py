@@ -114,7 +114,8 @@ def test_idle_slow_or_skipping_engines_are_left_alone():
         idle.stop()
 
     feed = FrameFeed()
-    slow = EngineWorker(FakeStylizer(delay=0.12), feed, settings=FAKE_SETTINGS).start()  # steady, but slower than the timeout allows
+    # steady, but slower than the timeout allows
+    slow = EngineWorker(FakeStylizer(delay=0.12), feed, settings=FAKE_SETTINGS).start()
     dog = Watchdog(slow, lambda: feed.count, timeout=0.1, slow_factor=4.0)
     try:
         with Publisher(feed):
@@ -126,7 +127,8 @@ def test_idle_slow_or_skipping_engines_are_left_alone():
 
     feed = FrameFeed()
     still = pattern_frame(3)
-    skipping = EngineWorker(FakeStylizer(), feed, settings=FAKE_SETTINGS, skip_repeats=True).start()  # a still picture: one result only
+    # a still picture: one result only
+    skipping = EngineWorker(FakeStylizer(), feed, settings=FAKE_SETTINGS, skip_repeats=True).start()
     dog = Watchdog(skipping, lambda: feed.count, timeout=0.2)
     try:
         with Publisher(feed, still=still):
@@ -173,9 +175,9 @@ def test_repeated_stalls_back_off_and_a_broken_check_never_raises(caplog):
         assert dog.limit(10.0) == 0.2  # 4 x 10 ms per frame is less than the timeout
         assert dog.limit(0.0) == pytest.approx(0.6)  # no result yet: the first frame includes warm-up
         assert dog.limit(100.0) == pytest.approx(0.4)  # a slow engine gets 4 x its time per frame
-        dog._strikes = 3  # noqa: SLF001 - three restarts without progress in between
+        dog._strikes = 3  # three restarts without progress in between
         assert dog.limit(10.0) == 0.8  # doubled each time, capped at max_wait
-        dog._strikes = 0  # noqa: SLF001
+        dog._strikes = 0
         bad = Watchdog(worker, lambda: 1 / 0, timeout=0.2)
         with caplog.at_level(logging.ERROR, logger="app.kiosk.watchdog"):
             assert bad.check() is None and bad.check() is None

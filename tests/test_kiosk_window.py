@@ -10,18 +10,18 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PyQt6.QtCore import Qt  # noqa: E402
-from PyQt6.QtGui import QImage  # noqa: E402
+import numpy as np
+import pytest
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QImage
 
-import app.cli.live as live_cli  # noqa: E402
-from app.cli import main  # noqa: E402
-from app.kiosk.config import ActiveHours, KeyChord, KioskConfig  # noqa: E402
-from app.paths import log_dir  # noqa: E402
-from app.ui.kiosk_window import KioskWindow, run_kiosk_window  # noqa: E402
-from kiosk_fixtures import make_session, micro_stylizer  # noqa: E402
-from live_fixtures import STYLE_FILES, VIDEO, ScriptedSource  # noqa: E402
+import app.cli.live as live_cli
+from app.cli import main
+from app.kiosk.config import ActiveHours, KeyChord, KioskConfig
+from app.paths import log_dir
+from app.ui.kiosk_window import KioskWindow, run_kiosk_window
+from kiosk_fixtures import make_session, micro_stylizer
+from live_fixtures import STYLE_FILES, VIDEO, ScriptedSource
 
 pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
 
@@ -57,8 +57,8 @@ def image_array(img: QImage) -> np.ndarray:
 
 
 def shows_new_frames(qtbot, window: KioskWindow) -> None:
-    seq = window._seq  # noqa: SLF001
-    qtbot.waitUntil(lambda: window._seq > seq + 2, timeout=TIMEOUT_MS)  # noqa: SLF001
+    seq = window._seq
+    qtbot.waitUntil(lambda: window._seq > seq + 2, timeout=TIMEOUT_MS)
 
 
 def test_fullscreen_frameless_no_cursor_just_the_picture_and_a_caption(qtbot, make_kiosk):
@@ -94,7 +94,8 @@ def test_ordinary_keys_clicks_and_close_requests_are_ignored(qtbot, make_kiosk):
     keys = [(Qt.Key.Key_Q, Qt.KeyboardModifier.NoModifier), (Qt.Key.Key_Escape, Qt.KeyboardModifier.NoModifier),
             (Qt.Key.Key_F4, Qt.KeyboardModifier.AltModifier), (Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier),
             (Qt.Key.Key_Q, Qt.KeyboardModifier.ShiftModifier), (Qt.Key.Key_W, CTRL_SHIFT),
-            (Qt.Key.Key_Q, CTRL_SHIFT | Qt.KeyboardModifier.AltModifier), (Qt.Key.Key_F11, Qt.KeyboardModifier.NoModifier),
+            (Qt.Key.Key_Q, CTRL_SHIFT | Qt.KeyboardModifier.AltModifier),
+            (Qt.Key.Key_F11, Qt.KeyboardModifier.NoModifier),
             (Qt.Key.Key_Space, Qt.KeyboardModifier.NoModifier), (Qt.Key.Key_F, Qt.KeyboardModifier.NoModifier)]
     for key, mods in keys:
         qtbot.keyClick(w, key, mods)

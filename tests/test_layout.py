@@ -9,6 +9,7 @@ are left out; lazy imports inside functions count like any other.
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,3 +120,11 @@ def test_no_modules_import_each_other_in_a_loop():
         if start not in state:
             walk(start, [start])
     assert not loops, "import loops: " + "; ".join(" -> ".join(loop) for loop in loops)
+
+
+def test_requirements_txt_lists_exactly_the_requirements_of_pyproject_toml():
+    """The README installs from requirements.txt; pyproject.toml names the same packages (runtime and extras)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    named = set(project["dependencies"]) | {r for extra in project["optional-dependencies"].values() for r in extra}
+    lines = (line.split("#")[0].strip() for line in (REPO / "requirements.txt").read_text().splitlines())
+    assert {line for line in lines if line} == named

@@ -33,7 +33,7 @@ def test_headless_run_records_exactly_the_frames_asked_for(primed_home, decoder_
     assert rc == 0, printed
     assert probe_frames(out) == (5, 640, 360)
     assert "5 frames" in printed and "fps achieved" in printed and "latency" in printed
-    assert f"recorded 5 frames" in printed and str(out) in printed
+    assert "recorded 5 frames" in printed and str(out) in printed
 
 
 def _video_without_frames(path: Path) -> None:
@@ -136,7 +136,8 @@ def test_pipeline_switches_source_and_keeps_going():
 def test_a_stalled_source_ends_a_headless_run_with_a_clear_error():
     from app.errors import UserError
 
-    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(frames_per_life=3, failed_opens=10**6, fps=100), settings=FAKE_SETTINGS,
+    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(frames_per_life=3, failed_opens=10**6, fps=100),
+                            settings=FAKE_SETTINGS,
                             backoff=FAST_BACKOFF)
     t0 = time.monotonic()
     with pytest.raises(UserError, match="no stylized frame for 1 s"):

@@ -33,7 +33,7 @@ def test_an_empty_window_reads_zero():
 
 def test_the_worker_and_the_headless_summary_read_the_same_window_the_same_way():
     """Sixty frames, as many as the worker's window holds: its p95 and the headless p95 are one figure."""
-    from app.live import meter, pipeline, worker  # noqa: PLC0415
+    from app.live import meter, pipeline, worker
 
     assert worker.FrameWindow is meter.FrameWindow is pipeline.FrameWindow
     latencies = [0.001 * ((7 * i) % 60) for i in range(60)]

@@ -183,7 +183,7 @@ def test_each_bad_message_is_logged_once_and_ignored(osc, case, caplog):
 
 
 def test_a_bundle_of_messages_runs_each(osc):
-    from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder  # noqa: PLC0415
+    from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 
     server, target, send, _ = osc
     bundle = OscBundleBuilder(IMMEDIATELY)

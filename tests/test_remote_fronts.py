@@ -8,27 +8,27 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import socket  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import logging
+import socket
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
 pytest.importorskip("pythonosc")
-from pythonosc.osc_message import OscMessage  # noqa: E402
-from pythonosc.osc_message_builder import OscMessageBuilder  # noqa: E402
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
 
-from app.errors import UserError  # noqa: E402
-from app.kiosk.config import KioskConfig, parse_config  # noqa: E402
-from app.kiosk.playlist import Playlist, PlaylistEntry  # noqa: E402
-from app.kiosk.remote import KioskRemote  # noqa: E402
-from app.live.pipeline import LivePipeline  # noqa: E402
-from app.paths import pictures_dir  # noqa: E402
-from app.live.remote import OscServer  # noqa: E402
-from conftest import assert_one_line  # noqa: E402
-from kiosk_fixtures import cached_entries, make_session, micro_stylizer  # noqa: E402
-from live_fixtures import FAKE_SETTINGS, FakeStylizer, ScriptedSource, library, style_dir, wait_for  # noqa: E402,F401
+from app.errors import UserError
+from app.kiosk.config import KioskConfig, parse_config
+from app.kiosk.playlist import Playlist, PlaylistEntry
+from app.kiosk.remote import KioskRemote
+from app.live.pipeline import LivePipeline
+from app.paths import pictures_dir
+from app.live.remote import OscServer
+from conftest import assert_one_line
+from kiosk_fixtures import cached_entries, make_session, micro_stylizer
+from live_fixtures import FAKE_SETTINGS, FakeStylizer, ScriptedSource, library, style_dir, wait_for  # noqa: F401
 
 
 def build(address: str, *args) -> bytes:
@@ -59,8 +59,8 @@ class Client:
 
 @pytest.fixture
 def remote_window(qtbot, library):
-    from app.ui.state import UiState  # noqa: PLC0415
-    from app.ui.window import MainWindow  # noqa: PLC0415
+    from app.ui.state import UiState
+    from app.ui.window import MainWindow
 
     pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=30), settings=FAKE_SETTINGS)
     window = MainWindow(pipeline, library, UiState(styles=library.names()[:1], size=64, stabilize=0.0),
@@ -215,7 +215,7 @@ def test_the_kiosk_config_takes_an_osc_port_and_host():
     (["--osc", "9000", "--no-window"], "--osc drives the window or the kiosk"),
 ])
 def test_bad_osc_options_are_one_line(argv, problem):
-    from app.cli.live import add_arguments, options  # noqa: PLC0415
+    from app.cli.live import add_arguments, options
 
     p = argparse.ArgumentParser()
     add_arguments(p)
@@ -225,7 +225,7 @@ def test_bad_osc_options_are_one_line(argv, problem):
 
 
 def test_the_osc_options_reach_the_live_options_and_the_kiosk_config():
-    from app.cli.live import add_arguments, kiosk_config, options  # noqa: PLC0415
+    from app.cli.live import add_arguments, kiosk_config, options
 
     p = argparse.ArgumentParser()
     add_arguments(p)
@@ -247,10 +247,10 @@ def test_an_exposed_server_warns_that_osc_has_no_authentication(caplog):
 def test_a_kiosk_run_listens_for_osc_and_survives_a_missing_virtual_camera(tmp_path, library, capsys):
     """The whole kiosk run: osc_port from the config, and --virtual-camera with the real pyvirtualcam
     on a machine without v4l2loopback: the one-line reason is logged and the show goes on."""
-    from app.kiosk.config import PlaylistItem  # noqa: PLC0415
-    from app.kiosk.run import run_kiosk  # noqa: PLC0415
-    from app.paths import log_dir  # noqa: PLC0415
-    from app.live.virtual_camera import NO_DEVICE  # noqa: PLC0415
+    from app.kiosk.config import PlaylistItem
+    from app.kiosk.run import run_kiosk
+    from app.paths import log_dir
+    from app.live.virtual_camera import NO_DEVICE
 
     pytest.importorskip("pyvirtualcam")
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -277,7 +277,7 @@ def test_a_kiosk_run_listens_for_osc_and_survives_a_missing_virtual_camera(tmp_p
         finally:
             client.sock.close()
 
-    import threading  # noqa: PLC0415
+    import threading
 
     thread = threading.Thread(target=controller)
     thread.start()

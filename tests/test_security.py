@@ -165,11 +165,11 @@ def test_no_code_exposes_a_server_beyond_loopback():
 
 
 def test_the_reviewed_osc_listener_defaults_to_loopback():
-    import inspect  # noqa: PLC0415
+    import inspect
 
-    from app.kiosk.config import KioskConfig  # noqa: PLC0415
-    from app.live.pipeline import LiveOptions  # noqa: PLC0415
-    from app.live.remote import DEFAULT_HOST, OscServer  # noqa: PLC0415
+    from app.kiosk.config import KioskConfig
+    from app.live.pipeline import LiveOptions
+    from app.live.remote import DEFAULT_HOST, OscServer
 
     assert DEFAULT_HOST == "127.0.0.1"
     assert inspect.signature(OscServer).parameters["host"].default == DEFAULT_HOST

@@ -109,5 +109,6 @@ def test_what_fails_a_soak(soak_live, changes, why):
 
 
 def test_the_script_runs_as_documented():
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "scripts.soak_live", "--help"], capture_output=True, text=True,
+                          timeout=60, cwd=REPO)
     assert proc.returncode == 0 and "--minutes" in proc.stdout and "--max-rss-growth" in proc.stdout

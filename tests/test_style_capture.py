@@ -16,21 +16,21 @@ import socket
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from PyQt6.QtCore import Qt  # noqa: E402
+import numpy as np
+import pytest
+import torch
+from PyQt6.QtCore import Qt
 
-from app.live.capture import Frame, ImageSource  # noqa: E402
-from app.errors import UserError  # noqa: E402
-from app.images import load_image, resize_to_fit  # noqa: E402
-from app.kiosk.config import KeyChord, KioskConfig, parse_config  # noqa: E402
-from app.live.pipeline import LivePipeline  # noqa: E402
-from app.live.style_capture import (CROP_FRACTION, KIOSK_PREFIX, NO_FRAME, WINDOW_PREFIX, capture_style,  # noqa: E402
+from app.live.capture import Frame, ImageSource
+from app.errors import UserError
+from app.images import load_image, resize_to_fit
+from app.kiosk.config import KeyChord, KioskConfig, parse_config
+from app.live.pipeline import LivePipeline
+from app.live.style_capture import (CROP_FRACTION, KIOSK_PREFIX, NO_FRAME, WINDOW_PREFIX, capture_style,
                                centre_crop, kiosk_capture_day, remove_old_captures)
-from conftest import MEDIA, assert_one_line  # noqa: E402
-from kiosk_fixtures import make_session, micro_stylizer  # noqa: E402
-from live_fixtures import FAST_BACKOFF, FakeStylizer, ScriptedSource, library, style_dir, tiny_stylizer, wait_for  # noqa: E402,F401
+from conftest import MEDIA, assert_one_line
+from kiosk_fixtures import make_session, micro_stylizer
+from live_fixtures import FAST_BACKOFF, FakeStylizer, ScriptedSource, library, style_dir, tiny_stylizer, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("media")
 
@@ -41,7 +41,7 @@ KIOSK_NAME = re.compile(r"kiosk-capture-\d{8}-\d{6}\.png")
 
 
 def send(port: int, address: str, *args) -> None:
-    from pythonosc.osc_message_builder import OscMessageBuilder  # noqa: PLC0415
+    from pythonosc.osc_message_builder import OscMessageBuilder
 
     msg = OscMessageBuilder(address)
     for a in args:
@@ -61,7 +61,7 @@ def expected_crop(rgb: np.ndarray) -> np.ndarray:
 def stats_of(pipeline: LivePipeline, rgb: np.ndarray):
     """relu4_1 mean/std of ``rgb`` encoded from scratch (on the engine thread, the model's only user)."""
     def job(s):
-        return s.encode_stats(s._to_tensor(resize_to_fit(rgb, s.style_size)))  # noqa: SLF001
+        return s.encode_stats(s._to_tensor(resize_to_fit(rgb, s.style_size)))
     return pipeline.worker.submit(job).result(60)
 
 
@@ -75,8 +75,8 @@ def assert_same_stats(a, b) -> None:
 
 @pytest.fixture
 def make_window(qtbot, library):
-    from app.ui.state import UiState  # noqa: PLC0415
-    from app.ui.window import MainWindow  # noqa: PLC0415
+    from app.ui.state import UiState
+    from app.ui.window import MainWindow
 
     made = []
 
@@ -145,7 +145,7 @@ def test_no_frame_yet_is_one_message_and_nothing_changes(qtbot, make_window, lib
 
 
 def test_a_full_disk_is_one_message_and_the_window_carries_on(qtbot, make_window, library, monkeypatch):
-    import app.images  # noqa: PLC0415
+    import app.images
 
     window = make_window(FakeStylizer(), ScriptedSource(fps=30))
     qtbot.waitUntil(lambda: window.results_seen >= 1, timeout=TIMEOUT_MS)
@@ -248,8 +248,8 @@ def kiosk_session(tmp_path, capture: bool = True, **kw):
 
 def test_the_kiosk_takes_a_style_over_osc_cuts_to_it_and_drops_it_the_next_day(tmp_path):
     pytest.importorskip("pythonosc")
-    from app.kiosk.remote import KioskRemote  # noqa: PLC0415
-    from app.live.remote import OscServer  # noqa: PLC0415
+    from app.kiosk.remote import KioskRemote
+    from app.live.remote import OscServer
 
     clock = Clock(dt.datetime(2026, 12, 4, 14, 32, 0))
     session, stylizer, styles = kiosk_session(tmp_path, now=clock)
@@ -285,10 +285,10 @@ def test_the_kiosk_takes_a_style_over_osc_cuts_to_it_and_drops_it_the_next_day(t
 
 def test_kiosk_start_up_removes_the_kiosks_captures_from_other_days_before_the_playlist_sees_them(
         tmp_path, library, capsys):
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
-    from app.kiosk.run import run_kiosk  # noqa: PLC0415
-    from app.paths import log_dir  # noqa: PLC0415
+    from app.kiosk.run import run_kiosk
+    from app.paths import log_dir
 
     today = dt.datetime.now()
     yesterday = today - dt.timedelta(days=1)
@@ -309,8 +309,8 @@ def test_kiosk_start_up_removes_the_kiosks_captures_from_other_days_before_the_p
 
 def test_kiosk_capture_is_off_unless_the_config_turns_it_on(tmp_path, caplog):
     pytest.importorskip("pythonosc")
-    from app.kiosk.remote import KioskRemote  # noqa: PLC0415
-    from app.live.remote import OscServer  # noqa: PLC0415
+    from app.kiosk.remote import KioskRemote
+    from app.live.remote import OscServer
 
     session, _stylizer, styles = kiosk_session(tmp_path, capture=False)
     server = OscServer(KioskRemote(session), 0).start()
@@ -328,7 +328,7 @@ def test_kiosk_capture_is_off_unless_the_config_turns_it_on(tmp_path, caplog):
 
 
 def test_the_kiosk_caps_visitors_styles_in_the_playlist(tmp_path, monkeypatch):
-    import app.kiosk.session as kiosk_session_module  # noqa: PLC0415
+    import app.kiosk.session as kiosk_session_module
 
     monkeypatch.setattr(kiosk_session_module, "CAPTURES_IN_PLAYLIST", 2)
     clock = Clock(dt.datetime(2026, 12, 4, 10, 0, 0))
@@ -348,7 +348,7 @@ def test_the_kiosk_caps_visitors_styles_in_the_playlist(tmp_path, monkeypatch):
 
 
 def test_the_kiosk_visitor_key_takes_a_style(qtbot, tmp_path):
-    from app.ui.kiosk_window import KioskWindow  # noqa: PLC0415
+    from app.ui.kiosk_window import KioskWindow
 
     session, _stylizer, styles = kiosk_session(tmp_path)
     window = KioskWindow(session)
@@ -368,7 +368,7 @@ def test_the_kiosk_visitor_key_takes_a_style(qtbot, tmp_path):
 
 
 def test_without_capture_the_visitor_key_is_swallowed(qtbot, tmp_path):
-    from app.ui.kiosk_window import KioskWindow  # noqa: PLC0415
+    from app.ui.kiosk_window import KioskWindow
 
     session, _stylizer, styles = kiosk_session(tmp_path, capture=False)
     window = KioskWindow(session)
@@ -384,7 +384,7 @@ def test_without_capture_the_visitor_key_is_swallowed(qtbot, tmp_path):
 
 
 def test_a_kiosk_capture_with_no_frame_or_a_full_disk_is_refused_and_the_show_goes_on(tmp_path, monkeypatch):
-    import app.images  # noqa: PLC0415
+    import app.images
 
     session, _stylizer, styles = kiosk_session(tmp_path)
     with pytest.raises(UserError) as err:  # not started: no frame yet
@@ -427,7 +427,7 @@ def test_the_kiosk_config_takes_capture_and_its_key():
 
 
 def test_osc_style_capture_takes_no_arguments():
-    from app.live.remote import ADDRESSES, BadMessage, parse_command  # noqa: PLC0415
+    from app.live.remote import ADDRESSES, BadMessage, parse_command
 
     assert "/style/capture" in ADDRESSES
     with pytest.raises(BadMessage):

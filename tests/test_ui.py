@@ -11,23 +11,23 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PyQt6.QtCore import QMimeData, QPoint, QPointF, QRect, QSize, Qt, QTimer, QUrl  # noqa: E402
-from PyQt6.QtGui import QDropEvent  # noqa: E402
+import numpy as np
+import pytest
+from PyQt6.QtCore import QMimeData, QPoint, QPointF, QRect, QSize, Qt, QTimer, QUrl
+from PyQt6.QtGui import QDropEvent
 
-from app.live.adaptive import PRESETS  # noqa: E402
-from app.live.capture import FileSource  # noqa: E402
-from app.live.pipeline import LiveOptions, LivePipeline  # noqa: E402
-from app.paths import pictures_dir, videos_dir  # noqa: E402
-from app.styles import StyleLibrary  # noqa: E402
-from app.ui.app import build_window, exec_until_closed  # noqa: E402
-from app.ui.help import QUIT_KEY, hotkeys_html  # noqa: E402
-from app.ui.state import UiState, load_state, state_path  # noqa: E402
-from app.ui.window import MainWindow  # noqa: E402
-from app.video_io import probe_frames  # noqa: E402
-from conftest import REPO, TEST_THREADS  # noqa: E402
-from live_fixtures import FAST_BACKOFF, MEDIA, VIDEO, ScriptedSource, library, style_dir, tiny_stylizer  # noqa: E402,F401
+from app.live.adaptive import PRESETS
+from app.live.capture import FileSource
+from app.live.pipeline import LiveOptions, LivePipeline
+from app.paths import pictures_dir, videos_dir
+from app.styles import StyleLibrary
+from app.ui.app import build_window, exec_until_closed
+from app.ui.help import QUIT_KEY, hotkeys_html
+from app.ui.state import UiState, load_state, state_path
+from app.ui.window import MainWindow
+from app.video_io import probe_frames
+from conftest import REPO, TEST_THREADS
+from live_fixtures import FAST_BACKOFF, MEDIA, VIDEO, ScriptedSource, library, style_dir, tiny_stylizer  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
 

@@ -14,20 +14,20 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
 
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
-from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
-from PyQt6.QtGui import QDropEvent  # noqa: E402
-from PyQt6.QtWidgets import QFileDialog  # noqa: E402
+import pytest
+from PIL import Image
+from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PyQt6.QtGui import QDropEvent
+from PyQt6.QtWidgets import QFileDialog
 
-import app.styles  # noqa: E402
-from app.live.pipeline import LivePipeline  # noqa: E402
-from app.ui.state import UiState  # noqa: E402
-from app.ui.window import MainWindow  # noqa: E402
-from app.video_io import probe_frames  # noqa: E402
-from conftest import assert_one_line, craft_png_header  # noqa: E402
-from live_fixtures import FAST_BACKOFF, STYLE_FILES, VIDEO, FAKE_SETTINGS, FakeStylizer, NoiseSource, fill_disk_after  # noqa: E402
-from live_fixtures import library, style_dir  # noqa: E402,F401 - fixtures
+import app.styles
+from app.live.pipeline import LivePipeline
+from app.ui.state import UiState
+from app.ui.window import MainWindow
+from app.video_io import probe_frames
+from conftest import assert_one_line, craft_png_header
+from live_fixtures import FAST_BACKOFF, STYLE_FILES, VIDEO, FAKE_SETTINGS, FakeStylizer, NoiseSource, fill_disk_after
+from live_fixtures import library, style_dir  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
 

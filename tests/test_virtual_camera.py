@@ -8,21 +8,21 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
 
-import argparse  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import threading
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-import app.live.virtual_camera as vc  # noqa: E402
-from app.errors import UserError  # noqa: E402
-from app.live.pipeline import LivePipeline, run_headless  # noqa: E402
-from app.live.recorder import fit_into  # noqa: E402
-from app.live.virtual_camera import MISSING_PACKAGE, NO_DEVICE, PyVirtualCamBackend, VirtualCamera  # noqa: E402
-from conftest import assert_one_line  # noqa: E402
-from live_fixtures import FAKE_SETTINGS, FakeStylizer, ScriptedSource, library, pattern_frame, style_dir, wait_for  # noqa: E402,F401
+import app.live.virtual_camera as vc
+from app.errors import UserError
+from app.live.pipeline import LivePipeline, run_headless
+from app.live.recorder import fit_into
+from app.live.virtual_camera import MISSING_PACKAGE, NO_DEVICE, PyVirtualCamBackend, VirtualCamera
+from conftest import assert_one_line
+from live_fixtures import FAKE_SETTINGS, FakeStylizer, ScriptedSource, library, pattern_frame, style_dir, wait_for  # noqa: F401
 
 
 class FakeDevice:
@@ -190,14 +190,15 @@ def test_without_v4l2loopback_the_real_backend_says_what_to_install():
 
 
 def test_a_missing_pyvirtualcam_is_one_line_naming_the_install_command(monkeypatch):
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(vc.importlib.util, "find_spec", lambda name, *a: None if name == "pyvirtualcam" else real(name, *a))
+    monkeypatch.setattr(vc.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pyvirtualcam" else real(name, *a))
     with pytest.raises(UserError) as err:
         PyVirtualCamBackend(64, 48, 30.0)
     assert str(err.value) == MISSING_PACKAGE and "pip install pyvirtualcam" in MISSING_PACKAGE
-    from app.cli.live import add_arguments, options  # noqa: PLC0415
+    from app.cli.live import add_arguments, options
 
     p = argparse.ArgumentParser()
     add_arguments(p)
@@ -210,7 +211,8 @@ def test_a_missing_pyvirtualcam_is_one_line_naming_the_install_command(monkeypat
 
 def test_the_pipeline_sends_its_results_and_a_slow_device_never_slows_the_engine():
     device = FakeDevice(send_delay=0.3)  # a device ten times slower than the engine
-    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=100), settings=FAKE_SETTINGS, camera_backend=device).start()
+    pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=100), settings=FAKE_SETTINGS,
+                            camera_backend=device).start()
     try:
         pipeline.start_virtual_camera(fps=30)
         assert wait_for(lambda: len(device.frames) >= 2, timeout=10)
@@ -227,10 +229,11 @@ def test_the_pipeline_sends_its_results_and_a_slow_device_never_slows_the_engine
 
 
 def test_a_headless_run_keeps_going_when_the_device_vanishes_and_says_so():
-    import io  # noqa: PLC0415
+    import io
 
     device = FakeDevice(fail_on_send=3)
-    pipeline = LivePipeline(FakeStylizer(delay=0.01), ScriptedSource(fps=100), settings=FAKE_SETTINGS, camera_backend=device)
+    pipeline = LivePipeline(FakeStylizer(delay=0.01), ScriptedSource(fps=100), settings=FAKE_SETTINGS,
+                            camera_backend=device)
     pipeline.start_virtual_camera(fps=60)
     text = io.StringIO()
     summary = run_headless(pipeline, 40, out=text)
@@ -240,8 +243,8 @@ def test_a_headless_run_keeps_going_when_the_device_vanishes_and_says_so():
 
 
 def test_the_window_toggle_starts_and_stops_the_camera_and_reports_a_missing_device(qtbot, library):
-    from app.ui.state import UiState  # noqa: PLC0415
-    from app.ui.window import MainWindow  # noqa: PLC0415
+    from app.ui.state import UiState
+    from app.ui.window import MainWindow
 
     device = FakeDevice()
     pipeline = LivePipeline(FakeStylizer(), ScriptedSource(fps=50), settings=FAKE_SETTINGS, camera_backend=device)

@@ -42,7 +42,7 @@ class _Server:
         routes, hits = self.routes, self.hits
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 hits.append(self.path)
                 if self.path not in routes:
                     self.send_error(404, "File not found")

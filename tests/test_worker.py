@@ -12,8 +12,8 @@ from app.live.capture import CaptureThread, FrameFeed
 from app.engine import Settings
 from app.images import load_image
 from app.live.worker import EngineWorker
-from live_fixtures import (FAKE_SETTINGS, MEDIA, STYLE_FILES, FakeStylizer, ScriptedSource, pattern_frame, tiny_stylizer,  # noqa: F401
-                           wait_for)
+from live_fixtures import (FAKE_SETTINGS, MEDIA, STYLE_FILES, FakeStylizer,  # noqa: F401
+                           ScriptedSource, pattern_frame, tiny_stylizer, wait_for)
 
 pytestmark = pytest.mark.usefixtures("media")  # the shared media, or one clear sentence
 

@@ -37,7 +37,7 @@ Run `python main.py COMMAND --help` for each command's options."""
 
 
 def _load(name: str):
-    import importlib  # noqa: PLC0415
+    import importlib
 
     return importlib.import_module(f"app.cli.{COMMANDS[name][0]}")
 

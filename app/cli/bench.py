@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _sizes(text: str) -> tuple[tuple[int, int], ...]:
-    from app.errors import UserError  # noqa: PLC0415
+    from app.errors import UserError
 
     out = []
     for item in text.split(","):
@@ -40,10 +40,10 @@ def _sizes(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def _path_names(text: str) -> list[str]:
-    import torch  # noqa: PLC0415
+    import torch
 
-    from app.device import cpu_supports_bf16  # noqa: PLC0415
-    from app.errors import UserError  # noqa: PLC0415
+    from app.device import cpu_supports_bf16
+    from app.errors import UserError
 
     if text != "auto":
         names = [n.strip() for n in text.split(",") if n.strip()]
@@ -65,19 +65,19 @@ def _device(name: str) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch  # noqa: PLC0415
+    import torch
 
-    from app.tools import bench  # noqa: PLC0415
-    from app.engine import Stylizer  # noqa: PLC0415
-    from app.errors import UserError  # noqa: PLC0415
-    from app.images import load_image  # noqa: PLC0415
-    from app.paths import CALIBRATION_DIR  # noqa: PLC0415
-    from app.styles import StyleLibrary  # noqa: PLC0415
+    from app.tools import bench
+    from app.engine import Stylizer
+    from app.errors import UserError
+    from app.images import load_image
+    from app.paths import CALIBRATION_DIR
+    from app.styles import StyleLibrary
 
     sizes = _sizes(args.sizes)
     paths = _path_names(args.paths)
     if args.peer:
-        from app.tools import peer  # noqa: PLC0415
+        from app.tools import peer
 
         if not peer.available():
             raise UserError(f"--peer needs the peer installed: {peer.INSTALL_HINT}")
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             text = ", ".join(f"{w}x{h} {r:.2f}x" for (w, h), r in ratios.items())
             print(f"{name} vs {peer.NAME} (frames/s ratio, >1: ours faster): {text}")
     if not args.no_live:
-        from app.paths import REPO_ROOT  # noqa: PLC0415
+        from app.paths import REPO_ROOT
 
         video = args.video or REPO_ROOT.parent / "shared" / "media" / "video" / "cutBunny.mp4"
         if not video.is_file():

@@ -16,7 +16,8 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("engine")
     g.add_argument("--device", default="auto", help="cpu, cuda or cuda:N (auto: CUDA when present)")
     g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="network precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, AVX512-BF16 or AMX, else fp32)")
+                   help="network precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, AVX512-BF16 or AMX, "
+                        "else fp32)")
     g.add_argument("--vgg", type=Path, metavar="PATH",
                    help="a published vgg_normalised.pth (default: the built-in normalised Keras VGG-19)")
     g.add_argument("--decoder", type=Path, metavar="PATH",
@@ -60,7 +61,7 @@ def checked_settings(styles: tuple[str, ...], mix: tuple[float, ...], *, alpha: 
                      size: int | None, need_styles: bool = True):
     """The command line's settings as an app.engine.Settings, validated (messages name the options).
     ``styles`` are names here; the engine's style ids replace them once the model has loaded."""
-    from app.engine import Settings  # noqa: PLC0415
+    from app.engine import Settings
 
     settings = Settings(styles=tuple(styles), weights=tuple(mix), alpha=alpha, color=color, size=size)
     settings.validate(OPTION_NAMES, need_styles=need_styles)
@@ -68,15 +69,15 @@ def checked_settings(styles: tuple[str, ...], mix: tuple[float, ...], *, alpha: 
 
 
 def make_stylizer(args: argparse.Namespace):
-    from app.engine import Stylizer  # noqa: PLC0415
+    from app.engine import Stylizer
 
     return Stylizer.create(device=args.device, precision=args.precision, vgg=args.vgg, decoder=args.decoder)
 
 
 def write_json(data: object, dest: str) -> None:
     """``--json PATH``: indented JSON to PATH, or to standard output for '-'."""
-    import json  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import json
+    import sys
 
     text = json.dumps(data, indent=2) + "\n"
     if dest == "-":

@@ -6,10 +6,11 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from app.paths import cache_dir  # noqa: PLC0415
+    from app.paths import cache_dir
 
     p.add_argument("--content-dir", required=True, type=Path, help="folder of content photos")
-    p.add_argument("--style-dir", required=True, type=Path, help="folder of style images (the student encodes them too)")
+    p.add_argument("--style-dir", required=True, type=Path,
+                   help="folder of style images (the student encodes them too)")
     p.add_argument("--out", type=Path, default=cache_dir() / "train" / "student",
                    help="run folder for checkpoints, logs and the exported student_fp16.pth")
     p.add_argument("--resume", type=Path, metavar="CKPT", help="a student_checkpoint.pt to continue exactly")
@@ -29,9 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.device import cpu_supports_bf16  # noqa: PLC0415
-    from app.tools.distill import EXPORT, DistillConfig, run as distill  # noqa: PLC0415
-    from app.errors import UserError  # noqa: PLC0415
+    from app.device import cpu_supports_bf16
+    from app.tools.distill import EXPORT, DistillConfig, run as distill
+    from app.errors import UserError
 
     if args.iterations <= 0 or args.batch < 2 or args.size < 16:
         raise UserError("--iterations must be positive, --batch at least 2 and --size at least 16")

@@ -26,14 +26,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm  # noqa: PLC0415
+    from tqdm import tqdm
 
-    from app.tools import peer, quality  # noqa: PLC0415
-    from app.cli.common import make_stylizer  # noqa: PLC0415
-    from app.engine import Settings  # noqa: PLC0415
-    from app.errors import UserError  # noqa: PLC0415
-    from app.images import load_folder, save_image  # noqa: PLC0415
-    from app.weights import default_encoder  # noqa: PLC0415
+    from app.tools import peer, quality
+    from app.cli.common import make_stylizer
+    from app.engine import Settings
+    from app.errors import UserError
+    from app.images import load_folder, save_image
+    from app.weights import default_encoder
 
     if args.size < 64:
         raise UserError(f"--size must be at least 64, got {args.size}")

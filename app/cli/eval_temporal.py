@@ -19,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("video", type=Path, help="a video file")
     p.add_argument("--style", action="append", required=True, metavar="S",
                    help="style name or image path; repeat to evaluate several (results are averaged)")
-    p.add_argument("--stabilize", type=float, default=DEFAULT_STRENGTH, metavar="0..1", help="stabiliser strength to evaluate")
+    p.add_argument("--stabilize", type=float, default=DEFAULT_STRENGTH, metavar="0..1",
+                   help="stabiliser strength to evaluate")
     p.add_argument("--size", type=int, default=256, help="processing short side in pixels")
     p.add_argument("--frames", type=int, default=120, help="evaluate at most this many frames (0: all)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-' for stdout)")
@@ -27,16 +28,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np  # noqa: PLC0415
-    import torch  # noqa: PLC0415
+    import numpy as np
+    import torch
 
-    from app.cli.common import make_stylizer  # noqa: PLC0415
-    from app.engine import Settings  # noqa: PLC0415
-    from app.errors import UserError  # noqa: PLC0415
-    from app.styles import StyleLibrary  # noqa: PLC0415
-    from app.live.temporal import TemporalStabilizer, WarpingError  # noqa: PLC0415
-    from app.video_io import VideoReader  # noqa: PLC0415
-    from models.losses import style_loss  # noqa: PLC0415
+    from app.cli.common import make_stylizer
+    from app.engine import Settings
+    from app.errors import UserError
+    from app.styles import StyleLibrary
+    from app.live.temporal import TemporalStabilizer, WarpingError
+    from app.video_io import VideoReader
+    from models.losses import style_loss
 
     if not 0.0 <= args.stabilize <= 1.0:
         raise UserError(f"--stabilize must be between 0 and 1, got {args.stabilize}")

@@ -85,9 +85,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def options(args: argparse.Namespace):
     """Validate the command line (before any slow model load) into LiveOptions."""
-    from app.errors import UserError  # noqa: PLC0415
-    from app.live.pipeline import LiveOptions  # noqa: PLC0415
-    from app.live.remote import DEFAULT_HOST  # noqa: PLC0415
+    from app.errors import UserError
+    from app.live.pipeline import LiveOptions
+    from app.live.remote import DEFAULT_HOST
 
     styles = list(args.style or [])
     mix = parse_mix(args.mix, len(styles)) if args.mix else ()
@@ -105,12 +105,13 @@ def options(args: argparse.Namespace):
     if args.record is not None and not (args.record.parent if str(args.record.parent) else Path(".")).is_dir():
         raise UserError(f"{args.record.parent}: no such folder for --record")
     if args.virtual_camera:
-        from app.live.virtual_camera import require_pyvirtualcam  # noqa: PLC0415
+        from app.live.virtual_camera import require_pyvirtualcam
 
         require_pyvirtualcam()
     check_osc_arguments(args)
     check_kiosk_arguments(args)
-    return LiveOptions(source=args.source, camera_size=parse_size(args.camera_size) if args.camera_size else DEFAULT_CAMERA_SIZE,
+    camera_size = parse_size(args.camera_size) if args.camera_size else DEFAULT_CAMERA_SIZE
+    return LiveOptions(source=args.source, camera_size=camera_size,
                        mirror=args.mirror or None,
                        styles=styles, mix=mix, alpha=args.alpha, color=args.preserve_color, size=args.size,
                        target_fps=args.target_fps or DEFAULT_TARGET_FPS, stabilize=args.stabilize,
@@ -119,9 +120,9 @@ def options(args: argparse.Namespace):
 
 
 def check_osc_arguments(args: argparse.Namespace) -> None:
-    from app.errors import UserError  # noqa: PLC0415
-    from app.live.remote import require_python_osc  # noqa: PLC0415
-    from app.rules import check_port  # noqa: PLC0415
+    from app.errors import UserError
+    from app.live.remote import require_python_osc
+    from app.rules import check_port
 
     if args.osc is not None:
         check_port(args.osc, "--osc")
@@ -133,7 +134,7 @@ def check_osc_arguments(args: argparse.Namespace) -> None:
 
 
 def check_kiosk_arguments(args: argparse.Namespace) -> None:
-    from app.errors import UserError  # noqa: PLC0415
+    from app.errors import UserError
 
     kiosk = getattr(args, "kiosk", False)
     for name in ("config", "duration", "report"):
@@ -161,20 +162,20 @@ def run(args: argparse.Namespace) -> int:
         return run_headless(args, opts, demo=True)
     check_window_libraries()  # before Qt loads: a missing library is one line, not a Qt abort
     stylizer = make_stylizer(args)
-    from app.ui.app import run_window  # noqa: PLC0415 - Qt loads only for the window
+    from app.ui.app import run_window  # Qt loads only for the window
 
     return run_window(stylizer, opts)
 
 
 def run_headless(args: argparse.Namespace, opts, demo: bool = False) -> int:
-    from app.live.launch import run_options  # noqa: PLC0415
+    from app.live.launch import run_options
 
     return run_options(opts, lambda: make_stylizer(args), demo=demo)
 
 
 def kiosk_config(args: argparse.Namespace, opts):
     """The kiosk config file (or defaults) with the command line's values on top."""
-    from app.kiosk.config import load_config, with_live_options  # noqa: PLC0415
+    from app.kiosk.config import load_config, with_live_options
 
     return with_live_options(load_config(args.config), opts, camera_size_given=args.camera_size is not None,
                              osc_host=args.osc_host)
@@ -182,7 +183,7 @@ def kiosk_config(args: argparse.Namespace, opts):
 
 def run_kiosk(args: argparse.Namespace, opts) -> int:
     """``--kiosk``: every check first (one line, exit 2), then fullscreen or headless until told to stop."""
-    from app.kiosk.run import run_kiosk as run  # noqa: PLC0415
+    from app.kiosk.run import run_kiosk as run
 
     config = kiosk_config(args, opts)
     window = not args.no_window
@@ -193,7 +194,7 @@ def run_kiosk(args: argparse.Namespace, opts) -> int:
     runner = None
     if window:
         check_window_libraries()
-        from app.ui.kiosk_window import run_kiosk_window as runner  # noqa: PLC0415 - Qt only for the window
+        from app.ui.kiosk_window import run_kiosk_window as runner  # Qt only for the window
     return run(config, lambda: make_stylizer(args), window=runner, duration=args.duration, frames=args.frames,
                report=args.report, source_key="--source" if args.source is not None else None,
                virtual_camera=opts.virtual_camera)

@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.tools.ship import ship  # noqa: PLC0415
+    from app.tools.ship import ship
 
     ship(args.run, args.holdout_content_dir, args.holdout_style_dir, with_peer=not args.no_peer)
     return 0

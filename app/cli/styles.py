@@ -9,7 +9,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.styles import StyleLibrary  # noqa: PLC0415
+    from app.styles import StyleLibrary
 
     library = StyleLibrary()
     styles = library.all()

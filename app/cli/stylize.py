@@ -24,14 +24,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace  # noqa: PLC0415
+    from dataclasses import replace
 
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from app.errors import UserError  # noqa: PLC0415
-    from app.images import load_image  # noqa: PLC0415
-    from app.tools.offline import check_inputs, collect_inputs, plan_jobs, stylize_image, stylize_video  # noqa: PLC0415
-    from app.styles import StyleLibrary  # noqa: PLC0415
+    from app.errors import UserError
+    from app.images import load_image
+    from app.tools.offline import check_inputs, collect_inputs, plan_jobs, stylize_image, stylize_video
+    from app.styles import StyleLibrary
 
     # Everything is validated before the (slow) model load and before any output exists.
     if not 0.0 <= args.stabilize <= 1.0:
@@ -70,6 +70,6 @@ def run(args: argparse.Namespace) -> int:
 def _progress(jobs, show: bool):
     if len(jobs) < 2 or not show:
         return jobs
-    from tqdm import tqdm  # noqa: PLC0415
+    from tqdm import tqdm
 
     return tqdm(jobs, unit="file", file=sys.stderr)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from app.paths import cache_dir  # noqa: PLC0415
+    from app.paths import cache_dir
 
     p.add_argument("--content-dir", required=True, type=Path, help="folder of content photos")
     p.add_argument("--style-dir", required=True, type=Path, help="folder of style images")
@@ -68,9 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def config(args: argparse.Namespace):
     """The checked TrainConfig for parsed arguments (also used by scripts/gpu_burst.py)."""
-    from app.device import cpu_supports_bf16, select_device  # noqa: PLC0415
-    from app.errors import UserError  # noqa: PLC0415
-    from app.tools.train import TrainConfig  # noqa: PLC0415
+    from app.device import cpu_supports_bf16, select_device
+    from app.errors import UserError
+    from app.tools.train import TrainConfig
 
     if args.iterations <= 0 or args.batch <= 0:
         raise UserError("--iterations and --batch must be positive")
@@ -86,7 +86,7 @@ def config(args: argparse.Namespace):
         raise UserError(f"--ema-decay must be in [0, 1), got {args.ema_decay}")
     decoder_width = args.decoder_width
     if args.student:
-        from app.weights import load_student  # noqa: PLC0415
+        from app.weights import load_student
 
         student_width = float(load_student(args.student)[1]["width"])
         decoder_width = student_width if decoder_width is None else decoder_width
@@ -109,9 +109,9 @@ def config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch  # noqa: PLC0415
+    import torch
 
-    from app.tools.train import run as train  # noqa: PLC0415
+    from app.tools.train import run as train
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = train(cfg, resume=args.resume, max_minutes=args.max_minutes)
     print(f"stopped at step {trainer.step_count}; decoder: {args.out / 'decoder_fp16.pth'}")
     if args.ship:
-        from app.tools.ship import ship  # noqa: PLC0415
+        from app.tools.ship import ship
 
         ship(args.out)
     return 0

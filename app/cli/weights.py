@@ -8,7 +8,7 @@ from app.cli.help_format import DefaultsHelpFormatter
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from app.weights import PUBLISHED_BASE_URL  # noqa: PLC0415
+    from app.weights import PUBLISHED_BASE_URL
 
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     d = sub.add_parser("download", help="download vgg_normalised.pth and decoder.pth (pytorch-AdaIN v0.0.0)",
@@ -21,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app import weights  # noqa: PLC0415
-    from app.errors import UserError  # noqa: PLC0415
+    from app import weights
+    from app.errors import UserError
 
     if args.action == "download":
         paths = weights.download_published(args.base_url)

@@ -331,7 +331,8 @@ def config_from_dict(data: Any, origin: str = "config") -> KioskConfig:
         if name in t:
             kw[name] = c.boolean(t[name], name)
     if "size" in t:
-        kw["size"] = "auto" if t["size"] == "auto" else int(c.number(t["size"], "size", *PROCESSING_SIZE_RANGE, integer=True))
+        kw["size"] = "auto" if t["size"] == "auto" else \
+            int(c.number(t["size"], "size", *PROCESSING_SIZE_RANGE, integer=True))
     if "caption_seconds" in t:
         kw["caption_seconds"] = float(c.number(t["caption_seconds"], "caption_seconds", 0.0, 86400.0))
     if "interval" in t:

@@ -25,9 +25,11 @@ from typing import Callable, Iterator, Sequence, TextIO
 import numpy as np
 
 from app.live.capture import Backoff, FrameSource, open_source, probe
+from app.live.remote import OscServer
 from app.errors import UserError
 from app.kiosk.config import KioskConfig, PlaylistItem
 from app.kiosk.playlist import PlaylistEntry
+from app.kiosk.remote import KioskRemote
 from app.kiosk.report import SoakMonitor, write_report
 from app.kiosk.session import KioskSession
 from app.paths import log_dir
@@ -170,9 +172,6 @@ def remote_control(session: KioskSession, config: KioskConfig, out: TextIO) -> I
     if config.osc_port is None:
         yield
         return
-    from app.kiosk.remote import KioskRemote  # noqa: PLC0415
-    from app.live.remote import OscServer  # noqa: PLC0415
-
     server = OscServer(KioskRemote(session), config.osc_port, config.osc_host).start()
     print(f"kiosk: OSC remote control on {config.osc_host}:{server.port}", file=out, flush=True)
     try:
@@ -208,7 +207,7 @@ def run_headless(session: KioskSession, *, duration: float | None = None, frames
                 if report is not None and now >= next_report:
                     next_report = now + REPORT_EVERY
                     write_report(report, session.report("running"))
-            except Exception:  # noqa: BLE001 - e.g. a full disk for the interim report: keep running
+            except Exception:  # e.g. a full disk for the interim report: keep running
                 log.exception("kiosk loop")
     except KeyboardInterrupt:  # only where no handler could be installed (not the main thread)
         reason = "SIGINT"

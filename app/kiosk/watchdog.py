@@ -49,7 +49,7 @@ class Watchdog:
         """Restart the worker if it is stalled; returns the reason when it did. Never raises."""
         try:
             return self._check()
-        except Exception:  # noqa: BLE001 - the watchdog itself must never take the app down
+        except Exception:  # the watchdog itself must never take the app down
             log.exception("watchdog check failed")
             return None
 

@@ -65,10 +65,10 @@ class FrameSource(Protocol):
 
 
 def _cv2():
-    import os  # noqa: PLC0415
+    import os
 
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own lines; our status says it once
-    import cv2  # noqa: PLC0415 - loaded on first use; `--help` stays fast
+    import cv2  # loaded on first use; `--help` stays fast
 
     try:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # no V4L2 warning spam
@@ -326,7 +326,8 @@ class DemoSource:
         pass
 
 
-def open_source(spec: str | int | Path | None, camera_size: tuple[int, int] | None = DEFAULT_CAMERA_SIZE) -> FrameSource:
+def open_source(spec: str | int | Path | None,
+                camera_size: tuple[int, int] | None = DEFAULT_CAMERA_SIZE) -> FrameSource:
     """Turn a ``--source`` value into a source: camera index, file (video or image), URL or 'demo'.
 
     Only checks what can be checked without opening (a missing file is a :class:`UserError`).
@@ -572,7 +573,7 @@ class CaptureThread:
                         break
                 try:
                     rgb = self.source.read()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     log.exception("reading %s failed", self.source.name)
                     rgb, reason = None, f"lost ({type(exc).__name__}: {exc})"
                 else:

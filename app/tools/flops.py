@@ -1,6 +1,8 @@
 """Counting the arithmetic a network does on one input (for GFLOP/s figures)."""
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -31,7 +33,5 @@ def conv_flops(module: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 
 def _to_meta(module: nn.Module) -> nn.Module:
-    import copy  # noqa: PLC0415
-
     clone = copy.deepcopy(module).float()
     return clone.to("meta")

@@ -11,10 +11,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 from app.audio import add_audio
 from app.engine import Settings, Stylizer
 from app.errors import UserError
 from app.images import is_image_path, load_image, save_image
+from app.live.temporal import TemporalStabilizer
 from app.video_io import VideoReader, VideoWriter, is_video_path
 
 
@@ -79,7 +82,8 @@ def plan_jobs(files: list[Path], output: Path) -> list[Job]:
     _check_writable_dir(output)
     jobs, seen = [], set()
     for f in files:
-        suffix = ".mp4" if is_video_path(f) else (f.suffix.lower() if f.suffix.lower() in (".jpg", ".jpeg", ".png") else ".png")
+        same = f.suffix.lower() if f.suffix.lower() in (".jpg", ".jpeg", ".png") else ".png"
+        suffix = ".mp4" if is_video_path(f) else same
         target = output / f"{f.stem}{suffix}"
         if target in seen:
             raise UserError(f"two inputs would both be written to {target}; rename one")
@@ -106,10 +110,6 @@ def stylize_video(stylizer: Stylizer, job: Job, settings: Settings, progress: bo
 
     ``stabilize`` > 0 runs the causal temporal stabiliser (app.live.temporal) against flicker.
     """
-    from tqdm import tqdm  # noqa: PLC0415
-
-    from app.live.temporal import TemporalStabilizer  # noqa: PLC0415
-
     steady = TemporalStabilizer(stabilize)
 
     with VideoReader(job.source) as reader:

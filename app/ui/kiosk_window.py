@@ -54,7 +54,7 @@ class KioskView(VideoView):
         self.note = ""
         self.dark = False
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+    def paintEvent(self, event: QPaintEvent) -> None:
         if self.dark:
             p = QPainter(self)
             p.fillRect(self.rect(), QColor(0, 0, 0))
@@ -172,7 +172,7 @@ class KioskWindow(QWidget):
                 return
             self._seq = result.seq
             self.view.set_frames(result.rgb, result.source.rgb)
-        except Exception:  # noqa: BLE001 - a drawing hiccup must not end an installation
+        except Exception:  # a drawing hiccup must not end an installation
             log.exception("showing a frame failed")
 
     def refresh(self) -> None:
@@ -196,7 +196,7 @@ class KioskWindow(QWidget):
             v.note = st.note
             v.caption, v.caption_opacity = st.caption, st.caption_opacity
             v.update()
-        except Exception:  # noqa: BLE001
+        except Exception:  # a drawing hiccup must not end an installation
             log.exception("kiosk window refresh failed")
 
     # ------------------------------------------------------------------ leaving
@@ -209,7 +209,7 @@ class KioskWindow(QWidget):
         self._allow_close = True
         self.close()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+    def closeEvent(self, event: QCloseEvent) -> None:
         if not self._allow_close and self.config.ignore_close:
             self.ignored_events += 1
             log.info("close request ignored (ignore_close = true; exit with %s)", self.config.exit_chord)
@@ -240,10 +240,10 @@ class KioskWindow(QWidget):
             self.captures += 1
         except UserError as exc:
             log.warning("visitor button: %s", exc)
-        except Exception:  # noqa: BLE001 - a visitor must not be able to stop the installation
+        except Exception:  # a visitor must not be able to stop the installation
             log.exception("visitor button failed")
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if self.is_exit_chord(event):
             event.accept()
             self.request_exit(f"exit chord {self.config.exit_chord}")
@@ -255,30 +255,30 @@ class KioskWindow(QWidget):
         self.ignored_events += 1
         event.accept()  # swallowed: no key does anything else
 
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
         event.accept()
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         self.ignored_events += 1
         event.accept()
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         event.accept()
 
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         self.ignored_events += 1
         event.accept()
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+    def wheelEvent(self, event: QWheelEvent) -> None:
         event.accept()
 
-    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         event.accept()
 
 
 def run_kiosk_window(session: KioskSession, *, duration: float | None = None, frames: int | None = None) -> str:
     """Start the session, go fullscreen, run the Qt loop until the window is allowed to close."""
-    from app.ui.app import application  # noqa: PLC0415
+    from app.ui.app import application
 
     app = application()
     window = KioskWindow(session, duration=duration, frames=frames)

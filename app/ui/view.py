@@ -71,7 +71,7 @@ class VideoView(QWidget):
 
     # ------------------------------------------------------------------ painting
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+    def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), self.background)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)

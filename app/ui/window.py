@@ -161,8 +161,8 @@ class MainWindow(QMainWindow):
 
     def default_size(self, available: QSize | None = None) -> QSize:
         """The first window: the whole side panel, a two-style mix included, without scrolling (its
-        scroll area is only for screens smaller than that) beside the picture; capped to ``available``, less room for the
-        title bar."""
+        scroll area is only for screens smaller than that) beside the picture; capped to ``available``,
+        less room for the title bar."""
         return self._with_whole_panel(QWidget.sizeHint, available)
 
     def panel_fit_size(self, available: QSize | None = None) -> QSize:
@@ -296,9 +296,7 @@ class MainWindow(QMainWindow):
             else:
                 self._show_message(f"Cannot open {cap.source.name}", f"{capst.status}.")
         else:
-            if self.stack.currentWidget() is not self.view and self.view.has_frame:
-                self.stack.setCurrentWidget(self.view)
-            elif not self.view.has_frame and self.stack.currentWidget() is not self.view:
+            if self.stack.currentWidget() is not self.view:
                 self.stack.setCurrentWidget(self.view)
         if capst is not None:
             self.view.banner = capst.status if capst.state == "retrying" and capst.frames > 0 else ""
@@ -354,7 +352,7 @@ class MainWindow(QMainWindow):
                 done(fut.result())
             except UserError as exc:
                 self.say(f"{what}: {exc}", 0)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.exception("%s failed", what)
                 self.say(f"{what}: {type(exc).__name__}: {exc}", 0)
         self._pending = still
@@ -652,7 +650,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ events
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt API
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
         once = not event.isAutoRepeat()
         k = Qt.Key
@@ -687,17 +685,17 @@ class MainWindow(QMainWindow):
             return
         event.accept()
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if _dropped_images(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event) -> None:  # noqa: N802
+    def dragMoveEvent(self, event) -> None:
         if _dropped_images(event.mimeData()):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:
         paths = _dropped_images(event.mimeData())
         if paths:
             event.acceptProposedAction()
@@ -709,7 +707,7 @@ class MainWindow(QMainWindow):
             s.geometry = base64.b64encode(bytes(self.saveGeometry())).decode("ascii")
         return s
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         self._closing = True
         if self.osc is not None:
             self.osc.stop()
