@@ -36,7 +36,7 @@ class LosableSource:
         self.name, self.fps = inner.name, inner.fps
 
     def open(self) -> None:
-        from app.live.capture import SourceError
+        from app.live.sources import SourceError
 
         if self.lost:
             raise SourceError("unplugged")
@@ -75,7 +75,7 @@ def main() -> int:
     import torch
 
     from app import weights
-    from app.live.capture import FileSource
+    from app.live.sources import FileSource
     from app.engine import Stylizer
     from app.kiosk.config import ActiveHours, KioskConfig
     from app.kiosk.run import prepare_entries, resolve_playlist

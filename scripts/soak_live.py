@@ -94,7 +94,7 @@ def check_args(args: argparse.Namespace) -> float:
 
 def soak(args: argparse.Namespace, seconds: float, out: TextIO) -> dict[str, Any]:
     """Run the pipeline for ``seconds``; every figure, as the report's dictionary."""
-    from app.live.capture import open_source
+    from app.live.sources import open_source
     from app.cli.common import make_stylizer
     from app.errors import UserError
     from app.kiosk.report import SoakMonitor

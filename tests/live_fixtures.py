@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.live.capture import Backoff, FrameFeed, SourceError
+from app.live.capture import Backoff, FrameFeed
+from app.live.sources import SourceError
 from app.engine import FeatureFilter, Settings
 
 from conftest import MEDIA, VIDEO  # noqa: F401 - re-exported; tests reach the files through conftest's ``media`` fixture

@@ -7,8 +7,8 @@ import av
 import numpy as np
 import pytest
 
-from app.live.capture import (CameraSource, CaptureThread, DemoSource, FileSource, FrameFeed, ImageSource, StreamSource,
-                         open_source, parse_size)
+from app.live.capture import CaptureThread, FrameFeed
+from app.live.sources import CameraSource, DemoSource, FileSource, ImageSource, StreamSource, open_source, parse_size
 from app.errors import UserError
 from app.video_io import VideoReader, VideoWriter
 from conftest import assert_one_line

@@ -12,7 +12,7 @@ from PIL import Image
 
 import app.live.launch as launch
 from app import display
-from app.live.capture import CameraSource, SourceError
+from app.live.sources import CameraSource, SourceError
 from app.cli import main
 from app.live.pipeline import LivePipeline, run_headless
 from app.paths import videos_dir

@@ -17,8 +17,8 @@ from PyQt6.QtCore import QMimeData, QPoint, QPointF, QRect, QSize, Qt, QTimer, Q
 from PyQt6.QtGui import QDropEvent
 
 from app.live.adaptive import PRESETS
-from app.live.capture import FileSource
 from app.live.pipeline import LiveOptions, LivePipeline
+from app.live.sources import FileSource
 from app.paths import pictures_dir, videos_dir
 from app.styles import StyleLibrary
 from app.ui.app import build_window, exec_until_closed

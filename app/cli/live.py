@@ -18,7 +18,7 @@ from pathlib import Path
 from app.cli.common import add_engine_arguments, add_style_arguments, checked_settings, make_stylizer, parse_mix
 from app.display import check_window_libraries, no_display
 from app.live.adaptive import DEFAULT_TARGET_FPS, check_target_fps
-from app.live.capture import DEFAULT_CAMERA_SIZE, parse_size
+from app.live.sources import DEFAULT_CAMERA_SIZE, parse_size
 from app.live.temporal import DEFAULT_STRENGTH
 
 def size_choice(text: str):

@@ -22,7 +22,7 @@ from app.live.adaptive import DEFAULT_SIZE
 from app.errors import UserError
 from app.paths import config_dir
 from app.live.remote import DEFAULT_HOST
-from app.live.capture import DEFAULT_CAMERA_SIZE
+from app.live.sources import DEFAULT_CAMERA_SIZE
 from app.rules import ALPHA_RANGE, COLOR_MODES, PORT_RANGE, PROCESSING_SIZE_RANGE
 from app.styles import StyleLibrary
 

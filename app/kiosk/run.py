@@ -24,7 +24,8 @@ from typing import Callable, Iterator, Sequence, TextIO
 
 import numpy as np
 
-from app.live.capture import Backoff, FrameSource, open_source, probe
+from app.live.capture import Backoff
+from app.live.sources import FrameSource, open_source, probe
 from app.live.remote import OscServer
 from app.errors import UserError
 from app.kiosk.config import KioskConfig, PlaylistItem

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from app.live.capture import Backoff, CameraSource, FrameSource, StreamSource
+from app.live.capture import Backoff
+from app.live.sources import CameraSource, FrameSource, StreamSource
 from app.engine import Settings
 from app.errors import UserError
 from app.kiosk.config import KioskConfig

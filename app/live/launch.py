@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from app.errors import UserError
-from app.live.capture import camera_or_demo, open_source, probe
+from app.live.sources import camera_or_demo, open_source, probe
 from app.live.pipeline import LiveOptions, LivePipeline, run_headless
 from app.live.recorder import timestamped_path
 from app.live.temporal import DEFAULT_STRENGTH

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable, Literal, Sequence, TextIO, Union
 
 from app.live.adaptive import AUTO, DEFAULT_TARGET_FPS
-from app.live.capture import DEFAULT_CAMERA_SIZE, Backoff, CaptureStats, CaptureThread, FrameFeed, FrameSource
+from app.live.capture import Backoff, CaptureStats, CaptureThread, FrameFeed
+from app.live.sources import DEFAULT_CAMERA_SIZE, FrameSource
 from app.engine import Settings
 from app.errors import UserError
 from app.images import load_image

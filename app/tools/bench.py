@@ -173,7 +173,7 @@ def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, si
     """
     import io
 
-    from app.live.capture import ResizedSource, open_source
+    from app.live.sources import ResizedSource, open_source
     from app.live.pipeline import AUTO, LivePipeline, run_headless
 
     source = open_source(str(video))

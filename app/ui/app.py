@@ -11,7 +11,7 @@ from PyQt6.QtGui import QColor, QPalette
 from PyQt6.QtWidgets import QApplication
 
 from app import APP_NAME
-from app.live.capture import describe_spec, open_source
+from app.live.sources import describe_spec, open_source
 from app.errors import UserError
 from app.live.pipeline import LiveOptions, LivePipeline
 from app.styles import Style, StyleLibrary

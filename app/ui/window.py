@@ -21,7 +21,7 @@ from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyE
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton,
                              QScrollArea, QStackedWidget, QVBoxLayout, QWidget)
 
-from app.live.capture import DEFAULT_CAMERA_SIZE, CameraSource, describe_spec, open_source
+from app.live.sources import DEFAULT_CAMERA_SIZE, CameraSource, describe_spec, open_source
 from app.errors import UserError
 from app.images import IMAGE_SUFFIXES, is_image_path
 from app.live.pipeline import LivePipeline, SizeChoice
