@@ -21,12 +21,16 @@ from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeyE
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton,
                              QScrollArea, QStackedWidget, QVBoxLayout, QWidget)
 
-from app.live.sources import DEFAULT_CAMERA_SIZE, CameraSource, describe_spec, open_source
 from app.errors import UserError
 from app.images import IMAGE_SUFFIXES, is_image_path
+from app.live.capture import CaptureStats
 from app.live.pipeline import LivePipeline, SizeChoice
+from app.live.recorder import RecordingStats
 from app.live.remote import DEFAULT_HOST, OscServer
+from app.live.sources import DEFAULT_CAMERA_SIZE, CameraSource, describe_spec, open_source
 from app.live.style_capture import WINDOW_PREFIX, capture_style
+from app.live.virtual_camera import VirtualCameraStats
+from app.live.worker import WorkerStats
 from app.styles import Style, StyleLibrary
 from app.ui.controls import ControlsPanel
 from app.ui.gallery import StyleGallery
@@ -283,8 +287,15 @@ class MainWindow(QMainWindow):
         """Overlay figures, source status, message page, recording state, finished jobs."""
         self._check_pending()
         stats = self.pipeline.stats()
+        self._refresh_source(stats.capture)
+        self._refresh_overlay(stats.engine, stats.capture)
+        self._refresh_recording(stats.recording)
+        self._refresh_virtual_camera(stats.virtual_camera)
+        self.view.update()
+
+    def _refresh_source(self, capst: CaptureStats | None) -> None:
+        """The message page when there is no picture to show (why, and what to do), else the video."""
         cap = self.pipeline.capture
-        capst = stats.capture
         if self.pipeline.source is None:
             self._show_message("No video source", self._source_error or "Choose a camera, a video or an image.")
         elif cap is None:
@@ -295,44 +306,47 @@ class MainWindow(QMainWindow):
                                    "or plug a camera in: it is picked up as soon as it appears.")
             else:
                 self._show_message(f"Cannot open {cap.source.name}", f"{capst.status}.")
-        else:
-            if self.stack.currentWidget() is not self.view:
-                self.stack.setCurrentWidget(self.view)
+        elif self.stack.currentWidget() is not self.view:
+            self.stack.setCurrentWidget(self.view)
         if capst is not None:
             self.view.banner = capst.status if capst.state == "retrying" and capst.frames > 0 else ""
             self.view.placeholder = "Connecting..." if capst.state == "connecting" else "Waiting for the engine..."
             self.source_label.setText(capst.status)
-        eng = stats.engine
+
+    def _refresh_overlay(self, eng: WorkerStats, capst: CaptureStats | None) -> None:
+        """The size status under the controls, and the figures over the video when the overlay is on."""
         self.controls.show_size_status(self.pipeline.settings.size, eng.fps, self.pipeline.target_fps)
-        if self.controls.overlay_check.isChecked():
-            size = self.pipeline.settings.size
-            auto = self.pipeline.target_fps
-            device = getattr(self.pipeline.stylizer, "description", "?")
-            self.view.overlay_lines = [
-                f"display {self.display_fps:4.1f} fps   engine {eng.fps:4.1f} fps",
-                f"latency {eng.latency_ms:4.0f} ms   engine {eng.engine_ms:4.0f} ms/frame",
-                f"processing {size or 'full'}{' px' if size else ''}"
-                f"{f' (auto: {eng.fps:.1f} of {auto:g} fps)' if auto else ''}   {device}",
-                f"captured {capst.fps if capst else 0:4.1f} fps   skipped {eng.skipped}   errors {eng.errors}",
-            ]
-        else:
+        if not self.controls.overlay_check.isChecked():
             self.view.overlay_lines = []
-        rec = stats.recording
-        if rec is not None:
-            if rec.error:
-                self.stop_recording()
-                self.say(f"Recording stopped: {rec.error}", 0)
-            else:
-                secs = int(time.monotonic() - self._rec_started)
-                dropped = f"  {rec.frames_dropped} dropped" if rec.frames_dropped else ""
-                self.view.recording_text = f"REC {secs // 60:02d}:{secs % 60:02d}  {rec.frames_written} frames{dropped}"
-        else:
+            return
+        size = self.pipeline.settings.size
+        auto = self.pipeline.target_fps
+        device = getattr(self.pipeline.stylizer, "description", "?")
+        self.view.overlay_lines = [
+            f"display {self.display_fps:4.1f} fps   engine {eng.fps:4.1f} fps",
+            f"latency {eng.latency_ms:4.0f} ms   engine {eng.engine_ms:4.0f} ms/frame",
+            f"processing {size or 'full'}{' px' if size else ''}"
+            f"{f' (auto: {eng.fps:.1f} of {auto:g} fps)' if auto else ''}   {device}",
+            f"captured {capst.fps if capst else 0:4.1f} fps   skipped {eng.skipped}   errors {eng.errors}",
+        ]
+
+    def _refresh_recording(self, rec: RecordingStats | None) -> None:
+        """The REC line over the video; a recording that failed is stopped and says why."""
+        if rec is None:
             self.view.recording_text = ""
-        cam = stats.virtual_camera
+        elif rec.error:
+            self.stop_recording()
+            self.say(f"Recording stopped: {rec.error}", 0)
+        else:
+            secs = int(time.monotonic() - self._rec_started)
+            dropped = f"  {rec.frames_dropped} dropped" if rec.frames_dropped else ""
+            self.view.recording_text = f"REC {secs // 60:02d}:{secs % 60:02d}  {rec.frames_written} frames{dropped}"
+
+    def _refresh_virtual_camera(self, cam: VirtualCameraStats | None) -> None:
+        """A virtual camera that failed is switched off and says why."""
         if cam is not None and cam.error:
             self.set_virtual_camera(False)
             self.say(cam.error[:1].upper() + cam.error[1:], 0)
-        self.view.update()
 
     def _show_message(self, title: str, detail: str) -> None:
         self.message.show_problem(title, detail)
