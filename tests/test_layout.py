@@ -9,6 +9,7 @@ are left out; lazy imports inside functions count like any other.
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from pathlib import Path
 
@@ -128,3 +129,28 @@ def test_requirements_txt_lists_exactly_the_requirements_of_pyproject_toml():
     named = set(project["dependencies"]) | {r for extra in project["optional-dependencies"].values() for r in extra}
     lines = (line.split("#")[0].strip() for line in (REPO / "requirements.txt").read_text().splitlines())
     assert {line for line in lines if line} == named
+
+
+def readme_layout() -> dict[str, set[str]]:
+    """The README's Layout section: folder -> the file names its entry mentions."""
+    text = (REPO / "README.md").read_text()
+    block = text[text.index("## Layout\n"):text.index("\n## ", text.index("## Layout\n") + 1)]
+    entries: dict[str, str] = {}
+    current = None
+    for line in block.splitlines():
+        if line.startswith("    ") and not line.startswith("     "):
+            current, _, rest = line.strip().partition(" ")
+            entries[current] = rest
+        elif line.startswith("     ") and current is not None:
+            entries[current] += " " + line.strip()
+    return {folder: set(re.findall(r"\b[\w]+\.(?:py|sh)\b", rest)) for folder, rest in entries.items()
+            if folder.endswith("/")}
+
+
+def test_the_readme_layout_names_every_module_file_for_file():
+    layout = readme_layout()
+    folders = ["models/", "app/", "app/live/", "app/tools/", "app/kiosk/", "app/ui/", "app/cli/", "scripts/",
+               "scripts/training_data/"]
+    for folder in folders:
+        files = {p.name for p in (REPO / folder).iterdir() if p.suffix in (".py", ".sh") and p.name != "__init__.py"}
+        assert layout.get(folder) == files, f"README Layout, {folder}: {sorted(layout.get(folder, set()) ^ files)}"
