@@ -21,16 +21,18 @@ import pytest
 import torch
 from PyQt6.QtCore import Qt
 
-from app.live.capture import Frame, ImageSource
 from app.errors import UserError
 from app.images import load_image, resize_to_fit
 from app.kiosk.config import KeyChord, KioskConfig, parse_config
+from app.live.capture import Frame
 from app.live.pipeline import LivePipeline
+from app.live.sources import ImageSource
 from app.live.style_capture import (CROP_FRACTION, KIOSK_PREFIX, NO_FRAME, WINDOW_PREFIX, capture_style,
                                centre_crop, kiosk_capture_day, remove_old_captures)
 from conftest import MEDIA, assert_one_line
 from kiosk_fixtures import make_session, micro_stylizer
-from live_fixtures import FAST_BACKOFF, FakeStylizer, ScriptedSource, library, style_dir, tiny_stylizer, wait_for  # noqa: F401
+from live_fixtures import (FAKE_SETTINGS, FAST_BACKOFF, FakeStylizer, ScriptedSource, library,  # noqa: F401
+                           style_dir, tiny_stylizer, wait_for)
 
 pytestmark = pytest.mark.usefixtures("media")
 
@@ -81,7 +83,8 @@ def make_window(qtbot, library):
     made = []
 
     def make(stylizer, source) -> MainWindow:
-        pipeline = LivePipeline(stylizer, source, skip_repeats=True, backoff=FAST_BACKOFF)
+        settings = FAKE_SETTINGS if isinstance(stylizer, FakeStylizer) else None  # a fake has its style chosen
+        pipeline = LivePipeline(stylizer, source, skip_repeats=True, backoff=FAST_BACKOFF, settings=settings)
         window = MainWindow(pipeline, library, UiState(styles=library.names()[:1], size=64, stabilize=0.0),
                             save_on_close=False)
         qtbot.addWidget(window)
