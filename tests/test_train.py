@@ -307,7 +307,7 @@ def test_the_content_bank_holds_each_crops_relu4_1_and_adain_steps_sample_it(dat
     bank = ContentBank.build(trainer.contents, trainer, 32, 2, torch.Generator().manual_seed(3), progress=False)
     assert bank.features.shape == (len(trainer.contents) * 2, 512, 4, 4) and bank.features.dtype == torch.bfloat16
     crop = trainer.contents.crop(0, 32, torch.Generator().manual_seed(3))[None]  # the bank's first crop again
-    with torch.no_grad(), trainer._autocast():
+    with torch.no_grad(), trainer.autocast():
         features = trainer.encoder(crop.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(bank.features[0].float(), features[0].float(), rtol=1e-2, atol=1e-2)
     # The losses from banked features are the losses from the image they came from.

@@ -23,7 +23,7 @@ from app import weights
 from app.tools import peer, quality
 from app.errors import UserError
 from app.images import load_folder
-from app.tools.train import EVALS, EXPORT, STRETCHES, TrainConfig
+from app.tools.train import EXPORT, STRETCHES, TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = Path("models/weights/decoder_fp16.pth")
@@ -106,7 +106,8 @@ def _history_row(run: Path, meta: dict, m: Measurement, peer_score: quality.Scor
     peer_text = f"{peer_score.content:.2f} / {peer_score.style:.2f}" if peer_score else "not measured"
     return (f"| {int(first['start_step']):,}-{int(meta.get('steps', 0)):,} | {'; '.join(machines)} | {rate} | "
             f"{steps:,} | {seconds / 3600:.2f} h | {route} | {m.content:.2f} / {m.style:.2f} | "
-            f"{m.recon_content:.2f} / {m.recon_psnr:.1f} dB | {peer_text} | {'shipped' if shipped else 'resume point'} |\n")
+            f"{m.recon_content:.2f} / {m.recon_psnr:.1f} dB | {peer_text} | "
+            f"{'shipped' if shipped else 'resume point'} |\n")
 
 
 def _status(meta: dict, m: Measurement, peer_score: quality.Score | None) -> str:

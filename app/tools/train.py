@@ -203,7 +203,7 @@ class ContentBank:
               progress: bool = True) -> "ContentBank":
         chunks = []
         for crops in _crop_batches(contents, size, per_image, gen, "content bank", progress):
-            with trainer._autocast():
+            with trainer.autocast():
                 chunks.append(trainer.source(crops).to("cpu", torch.bfloat16))
         return cls(torch.cat(chunks))
 
@@ -298,7 +298,8 @@ class Trainer:
         for avg, p in zip(self.ema.parameters(), self.decoder.parameters()):
             avg.lerp_(p.detach(), 1.0 - decay)
 
-    def _autocast(self):
+    def autocast(self):
+        """bf16 autocast on the training device when the config asks for it (statistics stay fp32)."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
 
     @torch.no_grad()
@@ -306,7 +307,7 @@ class Trainer:
         """All a style loss and AdaIN need of style images: the statistics at the loss network's
         four taps, then, for a student, its relu4_1's. The last entry is always AdaIN's."""
         images = images.contiguous(memory_format=torch.channels_last)
-        with self._autocast():
+        with self.autocast():
             stats = [calc_mean_std(t) for t in self.encoder.taps(images)]
             if self.source is not self.encoder:
                 stats.append(calc_mean_std(self.source(images)))
@@ -320,7 +321,7 @@ class Trainer:
         content = content.contiguous(memory_format=torch.channels_last)
         if isinstance(style, torch.Tensor):
             style = self.style_targets(style)
-        with self._autocast():
+        with self.autocast():
             with torch.no_grad():
                 target = adain(content if content_encoded else self.source(content), style[-1])
             image = (decoder or self.decoder)(target)
@@ -333,7 +334,7 @@ class Trainer:
         """(reconstruction loss, decoded images) of ``decoder`` fed the images' own relu4_1; the
         feature terms are measured by the loss network."""
         images = images.contiguous(memory_format=torch.channels_last)
-        with self._autocast():
+        with self.autocast():
             with torch.no_grad():
                 image_taps = self.encoder.taps(images)
                 features = image_taps[-1] if self.source is self.encoder else self.source(images)
@@ -370,8 +371,8 @@ class Trainer:
         else:
             banked = self.content_bank is not None
             dtype = torch.bfloat16 if cfg.bf16 else torch.float32
-            content = (self.content_bank.sample(cfg.batch, self.gen, self.device, dtype) if self.content_bank is not None
-                       else self.contents.crops(cfg.batch, cfg.size, self.gen))
+            content = (self.contents.crops(cfg.batch, cfg.size, self.gen) if self.content_bank is None
+                       else self.content_bank.sample(cfg.batch, self.gen, self.device, dtype))
             style: torch.Tensor | list[FeatureStats] = (
                 self.style_bank.sample(cfg.batch, self.gen, self.device) if self.style_bank is not None
                 else self.styles.crops(cfg.batch, cfg.size, self.gen))
@@ -477,7 +478,7 @@ def evaluate(trainer: Trainer, contents: list[np.ndarray], styles: list[np.ndarr
             loss_c, loss_s = trainer.losses(c, s, decoder=trainer.ema)
             lc.append(float(loss_c))
             ls.append(float(loss_s))
-            with trainer._autocast():
+            with trainer.autocast():
                 target = adain(trainer.source(c), trainer.style_targets(s)[-1])
                 out = trainer.ema(target.contiguous(memory_format=torch.channels_last)).float()
             sheet[(i + 1) * tile:(i + 2) * tile, (j + 1) * tile:(j + 2) * tile] = to_rgb8(out)
@@ -493,7 +494,7 @@ def reconstruction_scores(trainer: Trainer, contents: list[torch.Tensor]) -> dic
     for c in contents:
         _, out = trainer.reconstruction(c, decoder=trainer.ema)
         out = out.float().clamp(0, 1)
-        with trainer._autocast():
+        with trainer.autocast():
             lc.append(float(content_loss(trainer.encoder(out.contiguous(memory_format=torch.channels_last)),
                                          trainer.encoder(c.contiguous(memory_format=torch.channels_last)))))
         db.append(psnr(out, c))
