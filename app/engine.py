@@ -122,16 +122,26 @@ class Stylizer:
 
     @classmethod
     def create(cls, device: str | None = None, precision: str | None = None,
-               vgg: Path | None = None, decoder: Path | None = None) -> "Stylizer":
-        """Load the default (or given) weights and pick device and precision."""
+               vgg: Path | None = None, decoder: Path | None = None, student: Path | None = None) -> "Stylizer":
+        """Load the default (or given) weights and pick device and precision. ``student``: a
+        distilled student encoder (``python main.py distill``) with its own ``decoder``."""
         from app import weights  # noqa: PLC0415 - weights pulls in the download machinery
 
         dev, dtype = devices.select(device, precision)
-        enc = weights.load_encoder(vgg)
+        if student is not None:
+            if decoder is None:
+                raise UserError("a student encoder needs its own decoder: pass --decoder (made by train --student)")
+            enc, _ = weights.load_student(student)
+            enc_id = f"student-{weights.fingerprint(enc)}"
+        else:
+            enc, enc_id = weights.load_encoder(vgg), weights.encoder_id(vgg)
         dec, meta = weights.load_decoder(decoder)
-        enc_id = weights.encoder_id(vgg)
-        trained_for = meta.get("encoder_fingerprint")
-        if trained_for and trained_for != enc_id:
+        wanted, given = int(meta.get("in_channels", 512)), enc.channels[-1]
+        if wanted != given:
+            raise UserError(f"{meta['source']}: this decoder takes {wanted}-channel features, the encoder gives "
+                            f"{given}; a student and its decoder go together")
+        trained_for = meta.get("student") if student is not None else meta.get("encoder_fingerprint")
+        if trained_for and trained_for not in (enc_id, enc_id.removeprefix("student-")):
             warnings.warn(f"the decoder {meta['source']} was trained against another encoder "
                           f"({trained_for}, this one is {enc_id}); expect poor images", stacklevel=2)
         stats_dir = cache_dir() / "style_stats" / enc_id

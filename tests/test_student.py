@@ -3,6 +3,7 @@ VGG's filters, a distillation that learns and resumes, and a decoder trained in 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -150,3 +151,52 @@ def test_the_distill_command_runs_and_reports_its_export(train_data, tmp_path, c
                "--out", str(out), "--iterations", "2", "--size", "32", "--batch", "2", "--precision", "fp32"])
     assert rc == 0 and str(out / EXPORT) in capsys.readouterr().out
     assert [json.loads(line)["step"] for line in (out / LOSS_LOG).read_text().splitlines()] == [1, 2]
+
+
+@pytest.fixture
+def student_files(student_trainer, tmp_path, fresh_encoder) -> tuple[Path, Path]:
+    """A student file and a decoder trained against it as `train --student FILE` trains one."""
+    student, decoder_file = tmp_path / "student.pth", tmp_path / "student_decoder.pth"
+    weights.save_student(student_trainer.source, student)
+    trainer = Trainer(student_trainer.cfg, fresh_encoder(), source=weights.load_student(student)[0])
+    trainer.export(decoder_file)
+    return student, decoder_file
+
+
+def test_the_engine_runs_the_student_with_its_decoder(student_files, primed_home):
+    from app.engine import Settings, Stylizer
+
+    student, decoder_file = student_files
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the decoder names this very student: no mismatch warning
+        stylizer = Stylizer.create(device="cpu", precision="fp32", student=student, decoder=decoder_file)
+    assert stylizer.encoder.channels[-1] == 128 and stylizer.encoder_id.startswith("student-")
+    rng = np.random.default_rng(0)
+    sid = stylizer.add_style(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    out = stylizer.stylize(rng.integers(0, 256, (48, 80, 3), dtype=np.uint8), Settings(styles=(sid,), size=48))
+    assert out.shape == (48, 80, 3) and out.dtype == np.uint8
+    assert stylizer.stats_dir is not None and stylizer.stats_dir.name == stylizer.encoder_id  # its own cache
+
+
+def test_a_student_without_its_decoder_is_one_clear_sentence(student_files, primed_home, decoder_file):
+    from app.engine import Stylizer
+
+    student, _ = student_files
+    for other in (None, decoder_file):  # none, or the full network's
+        with pytest.raises(UserError) as err:
+            Stylizer.create(device="cpu", precision="fp32", student=student, decoder=other)
+        assert_one_line(str(err.value))
+
+
+def test_stylize_takes_the_student_from_the_command_line(student_files, primed_home, tmp_path, capsys):
+    from app.cli import main
+    from app.images import load_image, save_image
+
+    student, decoder_file = student_files
+    rng = np.random.default_rng(1)
+    save_image(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8), tmp_path / "in.png")
+    save_image(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8), tmp_path / "style.png")
+    rc = main(["stylize", str(tmp_path / "in.png"), "--style", str(tmp_path / "style.png"), "-o",
+               str(tmp_path / "out.png"), "--student", str(student), "--decoder", str(decoder_file), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    assert load_image(tmp_path / "out.png").shape == (40, 56, 3)

