@@ -57,9 +57,11 @@ def test_a_short_soak_on_a_looping_video_reports_every_figure(soak_live, micro, 
     assert d["source"] == "cutBunny.mp4" and d["size"] == 32
     assert d["warmed_up"] and 1.0 <= d["warmup_s"] < 4 and d["rss_source"] == "statm"
     assert d["rss_start_mb"] > 50 and abs(d["rss_growth_pct"]) < 25  # 5% is for long runs; this one is 4 s
+    # No growth. Fewer is fine: threads an earlier test left behind may end meanwhile (this process
+    # runs the whole suite; after the UI tests the count once fell from 11 to 9 during the soak).
     for key in ("threads", "os_threads", "open_files"):
-        assert d[f"{key}_warm"] == d[f"{key}_last"] > 0  # no leak while running
-    assert d["threads_end"] == d["threads_start"] and d["open_files_end"] == d["open_files_start"]  # all joined
+        assert 0 < d[f"{key}_last"] <= d[f"{key}_warm"]  # no leak while running
+    assert d["threads_end"] <= d["threads_start"] and d["open_files_end"] <= d["open_files_start"]  # all joined
     assert not [p for p in d["problems"] if "memory" not in p]
     lines = text.strip().splitlines()
     assert lines[0].startswith("soak: 4 s of cutBunny.mp4 at 32 px")
