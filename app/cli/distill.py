@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=8, help="crops per step, half photos half paintings")
     p.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (decays to 1e-4)")
     p.add_argument("--width", type=float, default=0.25, help="the student's share of VGG's channels")
-    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="minutes between checkpoints (and exports)")
     p.add_argument("--holdout-content-dir", type=Path, help="held-out photos: their distillation loss is logged")
     p.add_argument("--holdout-style-dir", type=Path, help="held-out paintings, likewise")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "up over this many steps; the weight average starts from the file at full decay")
     p.add_argument("--decoder-width", type=float, default=None,
                    help="channel width factor (slim decoders < 1; default: 1, or the student's width)")
-    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="minutes between checkpoints (and exports)")
     p.add_argument("--holdout-content-dir", type=Path, help="held-out contents for evaluation and sample sheets")
     p.add_argument("--holdout-style-dir", type=Path, help="held-out styles for evaluation and sample sheets")
     p.add_argument("--device", default="auto",
