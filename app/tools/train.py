@@ -84,7 +84,8 @@ class TrainConfig:
         if self.recon_until:
             parts.append(f"reconstruction to step {self.recon_until:,}")
         if self.recon_every:
-            parts.append(f"then AdaIN with every {self.recon_every}th batch a reconstruction")
+            then = "then " if self.recon_until else ""
+            parts.append(f"{then}AdaIN with every {self.recon_every}th batch a reconstruction")
         elif self.recon_until:
             parts.append("then AdaIN")
         else:
