@@ -8,7 +8,6 @@ by ``app.tools.train`` with ``TrainConfig.student`` pointing at the export.
 """
 from __future__ import annotations
 
-import io
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -18,10 +17,10 @@ import numpy as np
 import torch
 
 from app import weights as weights_io
-from app.errors import UserError, reason
-from app.paths import atomic_write_bytes
+from app.errors import UserError
 from app.tools.quality import centre_square
-from app.tools.train import ImageBank, held_out, step_until
+from app.tools.train import (ImageBank, decayed_lr, held_out, read_checkpoint, run_folder, step_until,
+                             write_checkpoint)
 from models.student import STUDENT_WIDTH, FeatureMaps, distillation_loss, prune_from, student_encoder
 from models.vgg import Encoder
 
@@ -52,7 +51,7 @@ class DistillConfig:
     max_side: int = 768
 
     def learning_rate(self, step: int) -> float:
-        return max(self.lr_min, self.lr / (1.0 + self.lr_decay * step))
+        return decayed_lr(self.lr, self.lr_min, self.lr_decay, step)
 
 
 @dataclass
@@ -109,18 +108,13 @@ class Distiller:
         return DistillStep(self.step_count, loss.item(), lr, time.perf_counter() - started)
 
     def save(self, path: Path) -> None:
-        buf = io.BytesIO()
-        torch.save({"format": "adain-live-distill", "config": asdict(self.cfg), "step": self.step_count,
-                    "elapsed_s": self.elapsed_s, "encoder_fingerprint": self.encoder_id,
-                    "student": self.student.state_dict(), "maps": self.maps.state_dict(),
-                    "optimizer": self.optimizer.state_dict(), "rng_data": self.gen.get_state()}, buf)
-        atomic_write_bytes(path, buf.getvalue())
+        write_checkpoint(path, {"format": "adain-live-distill", "config": asdict(self.cfg), "step": self.step_count,
+                                "elapsed_s": self.elapsed_s, "encoder_fingerprint": self.encoder_id,
+                                "student": self.student.state_dict(), "maps": self.maps.state_dict(),
+                                "optimizer": self.optimizer.state_dict(), "rng_data": self.gen.get_state()})
 
     def load(self, path: Path) -> None:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
-            raise UserError(f"{path}: not a readable checkpoint ({reason(exc, 120)})") from None
+        state = read_checkpoint(path)
         if not (isinstance(state, dict) and state.get("format") == "adain-live-distill"):
             raise UserError(f"{path}: not a student distillation checkpoint")
         weights_io.check_and_load(self.student, state["student"], path, "student encoder")
@@ -146,11 +140,7 @@ def run(cfg: DistillConfig, resume: Path | None = None, teacher: Encoder | None 
         max_minutes: float | None = None) -> Distiller:
     """Distil until ``cfg.iterations`` (or ``stop_after`` more steps, or ``max_minutes``)."""
     started = time.monotonic()
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if resume is None and (out / CHECKPOINT).exists():
-        raise UserError(f"{out} already holds a distillation run: pass --resume {out / CHECKPOINT} "
-                        "to continue it, or choose another --out")
+    out = run_folder(cfg.out_dir, CHECKPOINT, "distillation", resume)
     distiller = Distiller(cfg, teacher or weights_io.load_encoder(None),
                           ImageBank(cfg.content_dir, cfg.max_side, "content"),
                           ImageBank(cfg.style_dir, cfg.max_side, "style"), encoder_id)

@@ -93,7 +93,37 @@ class TrainConfig:
         return ", ".join(parts)
 
     def learning_rate(self, step: int) -> float:
-        return max(self.lr_min, self.lr / (1.0 + self.lr_decay * step))
+        return decayed_lr(self.lr, self.lr_min, self.lr_decay, step)
+
+
+def decayed_lr(lr: float, lr_min: float, decay: float, step: int) -> float:
+    """The schedule both trainers use: lr / (1 + decay * step), never below lr_min."""
+    return max(lr_min, lr / (1.0 + decay * step))
+
+
+def write_checkpoint(path: Path, state: dict) -> None:
+    """``torch.save`` through memory and an atomic write: a kill mid-write leaves the old file."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_checkpoint(path: Path) -> object:
+    """``torch.load`` (tensors and plain data only); an unreadable file is one clear sentence."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        raise UserError(f"{path}: not a readable checkpoint ({reason(exc, 120)})") from None
+
+
+def run_folder(out_dir: str, checkpoint: str, what: str, resume: Path | None) -> Path:
+    """The run folder, created; a fresh run never overwrites another run's checkpoint."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume is None and (out / checkpoint).exists():
+        raise UserError(f"{out} already holds a {what} run: pass --resume {out / checkpoint} "
+                        "to continue it, or choose another --out")
+    return out
 
 
 class ImageBank:
@@ -174,9 +204,7 @@ class StyleBank:
                 for m, s in zip(self.means, self.stds)]
 
     def save(self, path: Path) -> None:
-        buf = io.BytesIO()
-        torch.save({"means": self.means, "stds": self.stds}, buf)
-        atomic_write_bytes(path, buf.getvalue())
+        write_checkpoint(path, {"means": self.means, "stds": self.stds})
 
     @classmethod
     def load(cls, path: Path) -> "StyleBank":
@@ -409,16 +437,11 @@ class Trainer:
         }
 
     def save(self, path: Path) -> None:
-        buf = io.BytesIO()
-        torch.save(self.state(), buf)
-        atomic_write_bytes(path, buf.getvalue())
+        write_checkpoint(path, self.state())
 
     def load(self, path: Path) -> None:
         """Resume from a full checkpoint, or warm-start from an exported fp16 decoder."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
-            raise UserError(f"{path}: not a readable checkpoint ({reason(exc, 120)})") from None
+        state = read_checkpoint(path)
         if isinstance(state, dict) and state.get("format") == "adain-live-train":
             weights_io.check_and_load(self.decoder, state["decoder"], path, "decoder")
             self.optimizer.load_state_dict(state["optimizer"])
@@ -595,11 +618,7 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
     """Train until ``cfg.iterations`` (or ``stop_after`` more steps, or ``max_minutes`` of wall
     time), checkpointing as it goes; every way of stopping ends with a checkpoint."""
     started = time.monotonic()
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if resume is None and (out / CHECKPOINT).exists():
-        raise UserError(f"{out} already holds a training run: pass --resume {out / CHECKPOINT} "
-                        "to continue it, or choose another --out")
+    out = run_folder(cfg.out_dir, CHECKPOINT, "training", resume)
     encoder = encoder or weights_io.load_encoder(None)
     source = weights_io.load_student(Path(cfg.student))[0] if cfg.student else None
     trainer = Trainer(cfg, encoder, ImageBank(cfg.content_dir, cfg.max_side, "content").to(cfg.device),
