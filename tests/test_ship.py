@@ -107,6 +107,22 @@ def test_a_better_decoder_ships_with_its_status_and_samples_and_keeps_one_row_pe
     assert len(rows) == 2 and rows[1].startswith("| 5,091-5,300 |")  # the 5,091-5,200 row is gone
 
 
+def test_a_session_that_resumes_the_landed_checkpoint_gets_its_own_row(repo, tmp_path, media, primed_home):
+    """The run folder carries on from the step it landed at: the new stretch is a new row, and a
+    restart within the stretch (not at a landed step) stays in it."""
+    run = _run(tmp_path, REPO / SHIPPED, media)
+    with open(run / STRETCHES, "a") as fh:  # run's first stretch starts at 5,091; later: a restart, then a session
+        for start, elapsed in ((5100, 6500), (5150, 6600)):
+            fh.write(json.dumps({"start_step": start, "start_elapsed_s": elapsed, "machine": "test cpu",
+                                 "precision": "fp32", "route": "test route"}) + "\n")
+    rows = "| 0-10 | old row |\n| 4,000-5,091 | landed |\n| 5,091-5,150 | x |"
+    (repo / CARD).write_text((repo / CARD).read_text().replace("| 0-10 | old row |", rows))
+    ship(run, repo=repo, with_peer=False, size=64, say=lambda _: None)
+    rows = (repo / CARD).read_text().split("<!-- history -->\n")[1].split("<!-- /history -->")[0].splitlines()
+    assert [r.split("|")[1].strip() for r in rows] == ["0-10", "4,000-5,091", "5,091-5,150", "5,150-5,200"]
+    assert rows[-1].split("|")[4].strip() == "50"  # steps added: 5,200 - 5,150, timed from that stretch's start
+
+
 def test_shipping_refuses_a_run_without_a_decoder_or_from_another_encoder(repo, tmp_path, media, primed_home):
     with pytest.raises(UserError, match="train first") as info:
         ship(tmp_path, repo=repo, with_peer=False, say=lambda _: None)

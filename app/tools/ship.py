@@ -90,13 +90,25 @@ def _replace_between(text: str, mark: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text, count=1)
 
 
-def _stretch_start(row: str) -> str:
-    """'5,091' of a history row '| 5,091-9,452 | ...'."""
-    return row.split("|")[1].split("-")[0].strip() if row.count("|") > 1 else ""
+def _row_steps(row: str) -> tuple[str, str]:
+    """('5,091', '9,452') of a history row '| 5,091-9,452 | ...'; ('', '') for anything else."""
+    cell = row.split("|")[1].strip() if row.count("|") > 1 else ""
+    start, _, end = cell.partition("-")
+    return start.strip(), end.strip()
 
 
-def _history_row(run: Path, meta: dict, m: Measurement, peer_score: quality.Score | None, shipped: bool) -> str:
+def _landed_stretches(run: Path, landed_ends: set[int]) -> list[dict]:
+    """The run folder's stretches since it last landed: from the latest one that started where a
+    history row ends (a session resuming the run's own checkpoint at the landed step starts a new
+    row), else all of them (restarts within one session stay in one row)."""
     stretches = _jsonl(run / STRETCHES)
+    starts = [i for i, s in enumerate(stretches) if int(s["start_step"]) in landed_ends]
+    return stretches[starts[-1]:] if starts else stretches
+
+
+def _history_row(run: Path, meta: dict, m: Measurement, peer_score: quality.Score | None, shipped: bool,
+                 landed_ends: set[int]) -> str:
+    stretches = _landed_stretches(run, landed_ends)
     first = stretches[0] if stretches else {"start_step": 0, "start_elapsed_s": 0}
     machines = sorted({f"{s['machine']}, {s['precision']}" for s in stretches}) or ["?"]
     steps = int(meta.get("steps", 0)) - int(first["start_step"])
@@ -171,9 +183,11 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
     if better:
         card = _replace_between(card, STATUS_MARK, _status(meta, new, peer_score))
     history = re.search(rf"<!-- {HISTORY_MARK} -->\n(.*?)<!-- /{HISTORY_MARK} -->", card, re.S)
-    row = _history_row(run, meta, new, peer_score, better)
-    start = _stretch_start(row)  # a stretch landed again (insurance, then final) keeps one row: the last
-    rows = [r for r in (history.group(1) if history else "").splitlines(keepends=True) if _stretch_start(r) != start]
+    rows = (history.group(1) if history else "").splitlines(keepends=True)
+    ends = {end.replace(",", "") for _, end in map(_row_steps, rows)}
+    row = _history_row(run, meta, new, peer_score, better, {int(e) for e in ends if e.isdigit()})
+    start = _row_steps(row)[0]  # a stretch landed again (insurance, then final) keeps one row: the last
+    rows = [r for r in rows if _row_steps(r)[0] != start]
     card = _replace_between(card, HISTORY_MARK, "".join(rows) + row)
     card_path.write_text(card)
     say(("shipped " if better else "not shipped, kept as the resume point ") + f"{dest}: {reason}")
