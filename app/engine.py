@@ -24,12 +24,13 @@ from app import device as devices
 from app.errors import UserError
 from app.images import RGBImage, resize_to_fit
 from app.paths import atomic_write_bytes, cache_dir
-from app.rules import COLOR_MODES, check_alpha, check_mix_weights, check_processing_size
+from app.rules import COLOR_MODES, MODEL_CHOICES, check_alpha, check_mix_weights, check_processing_size
 from models.adain import FeatureStats, adain, adain_masked, blend_alpha, calc_mean_std, mix_stats
 from models.color import color_stats, match_color, preserve_luminance
 from models.upsample import upsample_with_detail
 
 ColorMode = Literal["none", "luminance", "histogram"]
+Model = Literal["full", "fast"]
 # (AdaIN target (N, C, H, W) fp32, (rows, cols) of it that hold the picture) -> the target to
 # decode. The cells beyond them, at the bottom/right, come from the frame's padding.
 FeatureFilter = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
@@ -78,6 +79,20 @@ class StylizerLike(Protocol):
                 features: FeatureFilter | None = None) -> np.ndarray: ...
 
 
+def pick_model(choice: str, device: torch.device, fast_missing: str | None) -> Model:
+    """The model ``choice`` ('auto', 'full' or 'fast') means on ``device``. 'auto': the fast model on a
+    CPU when its files are shipped (the full one runs a few frames/s there), else the full one (on
+    CUDA the full one is live already). 'fast' with ``fast_missing`` (the reason its files are not
+    there) is a UserError saying it."""
+    if choice not in MODEL_CHOICES:
+        raise UserError(f"unknown model {choice!r}; use one of {', '.join(MODEL_CHOICES)}")
+    if choice == "auto":
+        return "fast" if device.type == "cpu" and fast_missing is None else "full"
+    if choice == "fast" and fast_missing is not None:
+        raise UserError(fast_missing)
+    return "fast" if choice == "fast" else "full"
+
+
 def style_id(image: RGBImage, style_size: int = STYLE_SIZE) -> str:
     """Content hash of a style image (pixels and shape) and the size it is encoded at."""
     digest = hashlib.sha256(np.ascontiguousarray(image).tobytes())
@@ -100,7 +115,8 @@ class Stylizer:
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32, encoder_id: str = "custom",
-                 stats_dir: Path | None = None, style_size: int = STYLE_SIZE) -> None:
+                 stats_dir: Path | None = None, style_size: int = STYLE_SIZE, model: Model = "full") -> None:
+        self.model = model  # which model runs: the window and bench show it
         self.device = torch.device(device)
         self.dtype = dtype
         self.memory_format = torch.channels_last
@@ -122,12 +138,18 @@ class Stylizer:
 
     @classmethod
     def create(cls, device: str | None = None, precision: str | None = None,
-               vgg: Path | None = None, decoder: Path | None = None, student: Path | None = None) -> "Stylizer":
-        """Load the default (or given) weights and pick device and precision. ``student``: a
-        distilled student encoder (``python main.py distill``) with its own ``decoder``."""
+               vgg: Path | None = None, decoder: Path | None = None, student: Path | None = None,
+               model: str = "auto") -> "Stylizer":
+        """Load a model's weights and pick device and precision. ``model``: 'full', 'fast' or 'auto'
+        (:func:`pick_model`). Explicit files win over ``model``: ``student`` (a distilled encoder,
+        ``python main.py distill``, with its own ``decoder``) runs the fast model from those files;
+        ``vgg`` or ``decoder`` alone, the full model from those."""
         from app import weights  # noqa: PLC0415 - weights pulls in the download machinery
 
         dev, dtype = devices.select(device, precision)
+        explicit = student is not None or vgg is not None or decoder is not None
+        if not explicit and pick_model(model, dev, weights.fast_model_missing()) == "fast":
+            student, decoder = weights.fast_model_files()
         if student is not None:
             if decoder is None:
                 raise UserError("a student encoder needs its own decoder: pass --decoder (made by train --student)")
@@ -145,7 +167,8 @@ class Stylizer:
             warnings.warn(f"the decoder {meta['source']} was trained against another encoder "
                           f"({trained_for}, this one is {enc_id}); expect poor images", stacklevel=2)
         stats_dir = cache_dir() / "style_stats" / enc_id
-        return cls(enc, dec, dev, dtype, encoder_id=enc_id, stats_dir=stats_dir)
+        return cls(enc, dec, dev, dtype, encoder_id=enc_id, stats_dir=stats_dir,
+                   model="fast" if student is not None else "full")
 
     @property
     def description(self) -> str:

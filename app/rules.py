@@ -14,6 +14,8 @@ from app.errors import UserError
 COLOR_MODES: tuple[str, ...] = ("none", "luminance", "histogram")  # --preserve-color: keep the content's colours
 ALPHA_RANGE = (0.0, 1.0)  # style strength: 0 (content) to 1 (full style)
 PROCESSING_SIZE_RANGE = (32, 4096)  # processing short side in pixels
+MODELS: tuple[str, ...] = ("full", "fast")  # full: VGG-19, best quality; fast: the distilled student, live on a CPU
+MODEL_CHOICES: tuple[str, ...] = ("auto", *MODELS)  # auto: app.engine.pick_model's rule
 
 
 def is_alpha(value: object) -> bool:

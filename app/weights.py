@@ -27,7 +27,9 @@ from models import vgg_convert
 
 PUBLISHED_BASE_URL = "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0"
 PUBLISHED_FILES = ("vgg_normalised.pth", "decoder.pth")
-DEFAULT_DECODER = SHIPPED_WEIGHTS_DIR / "decoder_fp16.pth"
+DEFAULT_DECODER = SHIPPED_WEIGHTS_DIR / "decoder_fp16.pth"  # the full model's decoder (its encoder: VGG-19)
+DEFAULT_STUDENT = SHIPPED_WEIGHTS_DIR / "student_fp16.pth"  # the fast model's encoder (python main.py distill)
+DEFAULT_STUDENT_DECODER = SHIPPED_WEIGHTS_DIR / "student_decoder_fp16.pth"  # its decoder (train --student)
 CONVERTED_VGG_NAME = "vgg_normalised_keras.pth"
 CONVERSION_VERSION = 2  # bump when the conversion changes (invalidates caches and decoders)
 CALIBRATION_SIZE = 224
@@ -237,6 +239,25 @@ def load_student(path: Path) -> tuple[Encoder, dict[str, Any]]:
     body = vgg_normalised(width=float(meta["width"]))
     check_and_load(body, state, path, "student encoder")
     return Encoder(body.float()), meta
+
+
+def fast_model_files() -> tuple[Path, Path]:
+    """The shipped fast model: (student encoder, its decoder). Read at call time, so tests can
+    point the two defaults elsewhere."""
+    return DEFAULT_STUDENT, DEFAULT_STUDENT_DECODER
+
+
+def fast_model_missing() -> str | None:
+    """None when both fast-model files are shipped, else one sentence: what is missing and how the
+    fast model is made (nothing is downloaded for it: it is trained by this project)."""
+    files = fast_model_files()
+    missing = [p for p in files if not p.is_file()]
+    if not missing:
+        return None
+    names = " and ".join(p.name for p in missing)
+    return (f"the fast model is not trained and shipped yet ({names} missing from {missing[0].parent}): "
+            "make it with `python main.py distill`, then `python main.py train --student STUDENT_FILE`, "
+            f"and copy the two results there as {files[0].name} and {files[1].name}")
 
 
 # ----------------------------------------------------------------------------- download

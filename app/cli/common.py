@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from app.errors import UserError
-from app.rules import check_mix_weights
+from app.rules import MODEL_CHOICES, check_mix_weights
 
 # The command line's names for the settings' fields, in Settings.validate()'s messages.
 OPTION_NAMES = {"alpha": "--alpha", "weights": "--mix weights", "size": "--size"}
@@ -14,6 +14,10 @@ OPTION_NAMES = {"alpha": "--alpha", "weights": "--mix weights", "size": "--size"
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("engine")
+    g.add_argument("--model", choices=MODEL_CHOICES, metavar="{auto,full,fast}",
+                   help="full: VGG-19, best quality; fast: the distilled student, live speed on a CPU (not shipped "
+                        "yet: python main.py distill, then train --student); auto (default): fast on a CPU when "
+                        "it is shipped, else full. --student, --vgg and --decoder files win over it")
     g.add_argument("--device", default="auto", help="cpu, cuda or cuda:N (auto: CUDA when present)")
     g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="network precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, AVX512-BF16 or AMX, "
@@ -71,11 +75,18 @@ def checked_settings(styles: tuple[str, ...], mix: tuple[float, ...], *, alpha: 
     return settings
 
 
-def make_stylizer(args: argparse.Namespace):
+def explicit_model_files(args: argparse.Namespace) -> bool:
+    """--student, --vgg or --decoder given: those files decide the model, not --model (or the window)."""
+    return any(getattr(args, name, None) is not None for name in ("student", "vgg", "decoder"))
+
+
+def make_stylizer(args: argparse.Namespace, model: str | None = None):
+    """The engine the command line asks for; ``model`` (a remembered or configured choice) stands in
+    where --model was not given, and 'auto' where neither was."""
     from app.engine import Stylizer
 
     return Stylizer.create(device=args.device, precision=args.precision, vgg=args.vgg, decoder=args.decoder,
-                           student=args.student)
+                           student=args.student, model=args.model or model or "auto")
 
 
 def write_json(data: object, dest: str) -> None:

@@ -195,6 +195,6 @@ def run_kiosk(args: argparse.Namespace, opts) -> int:
     if window:
         check_window_libraries()
         from app.ui.kiosk_window import run_kiosk_window as runner  # Qt only for the window
-    return run(config, lambda: make_stylizer(args), window=runner, duration=args.duration, frames=args.frames,
-               report=args.report, source_key="--source" if args.source is not None else None,
+    return run(config, lambda: make_stylizer(args, config.model), window=runner, duration=args.duration,
+               frames=args.frames, report=args.report, source_key="--source" if args.source is not None else None,
                virtual_camera=opts.virtual_camera)

@@ -23,7 +23,7 @@ from app.errors import UserError
 from app.paths import config_dir
 from app.live.remote import DEFAULT_HOST
 from app.live.sources import DEFAULT_CAMERA_SIZE
-from app.rules import ALPHA_RANGE, COLOR_MODES, PORT_RANGE, PROCESSING_SIZE_RANGE
+from app.rules import ALPHA_RANGE, COLOR_MODES, MODEL_CHOICES, PORT_RANGE, PROCESSING_SIZE_RANGE
 from app.styles import StyleLibrary
 
 if TYPE_CHECKING:
@@ -148,6 +148,7 @@ class KioskConfig:
     camera_size: tuple[int, int] = DEFAULT_CAMERA_SIZE
     mirror: bool = False
     size: int | str = DEFAULT_SIZE  # "auto", like the window; a number of pixels fixes it
+    model: str = "auto"  # full, fast or auto (app.engine.pick_model); --model overrides it
     caption: bool = True
     caption_seconds: float = 12.0  # 0: always shown
     playlist: tuple[PlaylistItem, ...] = ()  # empty: every style in the library
@@ -269,7 +270,7 @@ def _short(text: str, limit: int = 60) -> str:
 
 TOP_KEYS = ("source", "screen", "camera_size", "mirror", "size", "caption", "caption_seconds", "playlist",
             "interval", "shuffle", "crossfade", "exit_chord", "ignore_close", "active_hours", "log_level",
-            "watchdog", "osc_port", "osc_host", "capture", "capture_key")
+            "watchdog", "osc_port", "osc_host", "capture", "capture_key", "model")
 ITEM_KEYS = ("style", "alpha", "color", "seconds")
 
 
@@ -348,6 +349,8 @@ def config_from_dict(data: Any, origin: str = "config") -> KioskConfig:
             raise c.fail("capture_key", f"must differ from exit_chord ({kw['capture_key']})")
     if "active_hours" in t:
         kw["active_hours"] = c.parsed(t["active_hours"], "active_hours", ActiveHours.parse)
+    if "model" in t:
+        kw["model"] = c.choice(t["model"], "model", MODEL_CHOICES)
     if "log_level" in t:
         kw["log_level"] = c.choice(t["log_level"], "log_level", LOG_LEVELS)
     if "watchdog" in t:

@@ -251,6 +251,7 @@ def run_kiosk(config: KioskConfig, make_stylizer: Callable[[], object], *, windo
         print(f"kiosk: preparing {len(resolved)} styles (their statistics are cached for the next start)...",
               file=out, flush=True)
         stylizer = make_stylizer()
+        log.info("model: %s (asked for: %s)", getattr(stylizer, "model", "?"), config.model)
         entries = prepare_entries(stylizer, resolved, config)
         del resolved
         if warmup_seconds is None:

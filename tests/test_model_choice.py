@@ -1,0 +1,130 @@
+"""The model is a choice (app.engine.pick_model): 'full' (VGG-19), 'fast' (the distilled student) or
+'auto'. The fast model's shipped files are replaced here by a tiny student and a decoder made for
+it in a temporary folder (the two defaults in app.weights point there)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app import weights
+from app.cli import main
+from app.engine import Stylizer, pick_model
+from app.errors import UserError
+from app.images import load_image, save_image
+from app.kiosk.config import parse_config
+from conftest import assert_one_line
+
+
+def make_fast_model(folder: Path) -> tuple[Path, Path]:
+    """A random student encoder and a decoder that names it, as `distill` and `train --student` write
+    them (their images are noise; what is tested is which networks run)."""
+    from models.decoder import CONV_INDICES, decoder
+    from models.student import student_encoder
+
+    torch.manual_seed(0)
+    student, decoder_file = folder / "student_fp16.pth", folder / "student_decoder_fp16.pth"
+    weights.save_student(student_encoder(), student, steps=0)
+    encoder, _ = weights.load_student(student)
+    net = decoder(width=0.25, in_channels=encoder.channels[-1])
+    with torch.no_grad():  # images around mid-grey rather than clamped to black
+        net[CONV_INDICES[-1]].weight.mul_(12.0)
+        net[CONV_INDICES[-1]].bias.fill_(0.5)
+    weights.save_decoder(net, decoder_file, width=0.25, in_channels=encoder.channels[-1],
+                         student=weights.fingerprint(encoder))
+    return student, decoder_file
+
+
+@pytest.fixture
+def fast_shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """The fast model 'shipped': its two default files exist (in a temporary folder)."""
+    student, decoder_file = make_fast_model(tmp_path)
+    monkeypatch.setattr(weights, "DEFAULT_STUDENT", student)
+    monkeypatch.setattr(weights, "DEFAULT_STUDENT_DECODER", decoder_file)
+    return student, decoder_file
+
+
+@pytest.fixture
+def fast_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast model not shipped (as today), whatever the checkout holds."""
+    monkeypatch.setattr(weights, "DEFAULT_STUDENT", tmp_path / "none" / "student_fp16.pth")
+    monkeypatch.setattr(weights, "DEFAULT_STUDENT_DECODER", tmp_path / "none" / "student_decoder_fp16.pth")
+
+
+def test_the_auto_rule():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert pick_model("auto", cpu, None) == "fast"
+    assert pick_model("auto", cpu, "missing") == "full"
+    assert pick_model("auto", cuda, None) == "full"  # on CUDA the full model is live already
+    assert pick_model("full", cpu, None) == "full" and pick_model("fast", cuda, None) == "fast"
+    with pytest.raises(UserError, match="missing"):
+        pick_model("fast", cpu, "missing")
+
+
+def test_auto_runs_the_full_model_when_the_fast_files_are_missing(fast_missing, primed_home):
+    stylizer = Stylizer.create(device="cpu", precision="fp32")
+    assert stylizer.model == "full" and stylizer.encoder.channels[-1] == 512
+    message = weights.fast_model_missing()
+    assert_one_line(message)
+    assert "student_fp16.pth and student_decoder_fp16.pth missing" in message and "distill" in message
+
+
+def test_auto_runs_the_fast_model_on_a_cpu_when_it_is_shipped(fast_shipped):
+    assert weights.fast_model_missing() is None
+    stylizer = Stylizer.create(device="cpu", precision="fp32")
+    assert stylizer.model == "fast" and stylizer.encoder.channels[-1] == 128
+
+
+def test_model_full_runs_the_full_model_even_when_the_fast_one_is_shipped(fast_shipped, primed_home):
+    assert Stylizer.create(device="cpu", precision="fp32", model="full").model == "full"
+
+
+def test_explicit_files_win_over_the_model_choice(fast_shipped, primed_home, decoder_file):
+    assert Stylizer.create(device="cpu", precision="fp32", model="fast", decoder=decoder_file).model == "full"
+    student, student_decoder = fast_shipped
+    explicit = Stylizer.create(device="cpu", precision="fp32", model="full", student=student, decoder=student_decoder)
+    assert explicit.model == "fast"
+
+
+def _images(folder: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(3)
+    save_image(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8), folder / "in.png")
+    save_image(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8), folder / "style.png")
+    return folder / "in.png", folder / "style.png"
+
+
+def test_model_fast_without_its_files_is_one_line_and_exit_code_2(fast_missing, tmp_path, capsys):
+    content, style = _images(tmp_path)
+    rc = main(["stylize", str(content), "--style", str(style), "-o", str(tmp_path / "out.png"), "--model", "fast"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and not (tmp_path / "out.png").exists()
+    assert_one_line(err)
+    assert "fast model is not trained and shipped yet" in err and "python main.py distill" in err
+    assert "train --student" in err
+
+
+def test_stylize_with_the_fast_model(fast_shipped, tmp_path, capsys):
+    content, style = _images(tmp_path)
+    rc = main(["stylize", str(content), "--style", str(style), "-o", str(tmp_path / "out.png"), "--model", "fast",
+               "--precision", "fp32", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    out = load_image(tmp_path / "out.png")
+    assert out.shape == (40, 56, 3) and out.std() > 0
+
+
+@pytest.mark.parametrize("value", ["auto", "full", "fast", "FAST"])
+def test_the_kiosk_config_takes_a_model(value):
+    assert parse_config(f'model = "{value}"', "kiosk.toml").model == value.lower()
+    assert parse_config("", "kiosk.toml").model == "auto"
+
+
+@pytest.mark.parametrize("text", ['model = "turbo"', "model = 2", 'modle = "fast"'])
+def test_the_kiosk_config_refuses_another_model_in_one_line_naming_the_key(text):
+    with pytest.raises(UserError) as info:
+        parse_config(text, "kiosk.toml")
+    message = str(info.value)
+    assert_one_line(message)
+    assert message.startswith("kiosk.toml: model") or "did you mean 'model'" in message
+
