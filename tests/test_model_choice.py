@@ -128,3 +128,43 @@ def test_the_kiosk_config_refuses_another_model_in_one_line_naming_the_key(text)
     assert_one_line(message)
     assert message.startswith("kiosk.toml: model") or "did you mean 'model'" in message
 
+
+def test_bench_times_both_models_in_one_run(fast_shipped, primed_home, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--sizes", "48x32", "--runs", "1", "--no-live", "--paths", "full-fp32",
+               "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    import json
+
+    records = json.loads(out.read_text())
+    assert [(r["model"], r["path"]) for r in records] == [("full", "full-fp32"), ("fast", "full-fp32")]
+    assert records[1]["gflop_per_frame"] < records[0]["gflop_per_frame"] / 8  # the student's smaller work
+    assert "fast  full-fp32" in printed and "full  full-fp32" in printed
+
+
+def test_bench_notes_a_missing_fast_model_and_times_the_rest(fast_missing, primed_home, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--sizes", "48x32", "--runs", "1", "--no-live", "--paths", "full-fp32",
+               "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    assert "fast model: skipped (the fast model is not trained and shipped yet" in printed
+    import json
+
+    assert [(r["model"], r["path"]) for r in json.loads(out.read_text())] == [("full", "full-fp32")]
+
+
+def test_bench_of_the_fast_model_alone_when_it_is_missing_is_one_line(fast_missing, tmp_path, capsys):
+    rc = main(["bench", "--sizes", "48x32", "--runs", "1", "--no-live", "--models", "fast"])
+    captured = capsys.readouterr()
+    assert rc == 2 and "fast model: skipped (the fast model is not trained and shipped yet" in captured.out
+    assert_one_line(captured.err)
+
+
+def test_bench_refuses_an_unknown_model_in_one_line(capsys):
+    assert main(["bench", "--models", "full,turbo", "--no-live"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert_one_line(err)
+    assert "turbo" in err and "--models" in err
+

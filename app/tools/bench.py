@@ -35,6 +35,7 @@ class Record:
     stages_ms: dict[str, float] = field(default_factory=dict)
     device: str = ""
     live: bool = False
+    model: str = ""  # full or fast (Stylizer.model); empty for the peer
     extra: dict[str, float | str] = field(default_factory=dict)
 
     def as_json(self) -> dict:
@@ -141,7 +142,7 @@ def bench_model(name: str, stylizer: Stylizer, style: np.ndarray, content: np.nd
         rec = Record(name, width, height, fps=1000.0 / total, latency_ms=total, gflop_per_frame=gflop,
                      achieved_gflops=gflop / (total / 1000.0), peak_gflops_bf16=peaks.get("bf16", 0.0),
                      peak_gflops_fp32=peaks.get("fp32", 0.0), stages_ms=stages, device=stylizer.description,
-                     extra={"processing_size": short or 0})
+                     model=stylizer.model, extra={"processing_size": short or 0})
         log(format_record(rec))
         records.append(rec)
     return records
@@ -149,14 +150,14 @@ def bench_model(name: str, stylizer: Stylizer, style: np.ndarray, content: np.nd
 
 def format_header() -> str:
     cols = "".join(f"{s[:7]:>9}" for s in STAGES)
-    return f"{'path':<22}{'size':>10}{'ms':>9}{'fps':>7}{'GFLOP':>8}{'GFLOP/s':>9}{'%peak':>7}{cols}"
+    return f"{'model':<6}{'path':<22}{'size':>10}{'ms':>9}{'fps':>7}{'GFLOP':>8}{'GFLOP/s':>9}{'%peak':>7}{cols}"
 
 
 def format_record(r: Record) -> str:
     peak = r.peak_gflops_bf16 if "bf16" in r.path else r.peak_gflops_fp32
     pct = f"{100 * r.achieved_gflops / peak:6.0f}%" if peak and r.gflop_per_frame else "      -"
     stages = "".join(f"{r.stages_ms.get(s, float('nan')):9.1f}" for s in STAGES)
-    return (f"{r.path:<22}{f'{r.width}x{r.height}':>10}{r.latency_ms:9.1f}{r.fps:7.2f}"
+    return (f"{r.model:<6}{r.path:<22}{f'{r.width}x{r.height}':>10}{r.latency_ms:9.1f}{r.fps:7.2f}"
             f"{r.gflop_per_frame:8.1f}{r.achieved_gflops:9.1f}{pct}{stages}")
 
 
@@ -202,13 +203,14 @@ def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, si
     rec = Record(f"live:{name}", w, h, fps=summary.fps, latency_ms=summary.latency_ms, gflop_per_frame=0.0,
                  achieved_gflops=0.0, peak_gflops_bf16=peaks.get("bf16", 0.0),
                  peak_gflops_fp32=peaks.get("fp32", 0.0), device=stylizer.description, live=True,
+                 model=stylizer.model,
                  extra={"display_fps": summary.fps, "engine_ms": summary.engine_ms,
                         "latency_p95_ms": summary.latency_p95_ms, "dropped": summary.skipped,
                         "captured": summary.captured, "processing_size": pipeline.settings.size or 0,
                         "adaptive": size == AUTO,
                         "seconds": round(elapsed, 1)})
     mode = " (auto)" if size == AUTO else ""
-    log(f"{rec.path:<22}{f'{w}x{h}':>10}{summary.latency_ms:9.1f}{summary.fps:7.2f}   processing "
+    log(f"{rec.model:<6}{rec.path:<22}{f'{w}x{h}':>10}{summary.latency_ms:9.1f}{summary.fps:7.2f}   processing "
         f"{pipeline.settings.size or 'native'} px{mode}, engine {summary.engine_ms:.0f} ms, "
         f"p95 latency {summary.latency_p95_ms:.0f} ms, {summary.skipped} of {summary.captured} frames dropped")
     return rec
@@ -241,8 +243,11 @@ def bench_peer(style: np.ndarray, content: np.ndarray, sizes: tuple[tuple[int, i
     return records
 
 
-def fps_ratios(records: list[Record], ours: str, theirs: str) -> dict[tuple[int, int], float]:
-    """Our frames/s over theirs, per frame size both were measured at."""
-    a = {(r.width, r.height): r.fps for r in records if r.path == ours and not r.live}
+def fps_ratios(records: list[Record], ours: str, theirs: str, model: str | None = None
+               ) -> dict[tuple[int, int], float]:
+    """Our frames/s (path ``ours``, of ``model`` when given) over theirs, per frame size both were
+    measured at."""
+    a = {(r.width, r.height): r.fps for r in records
+         if r.path == ours and not r.live and model in (None, r.model)}
     b = {(r.width, r.height): r.fps for r in records if r.path == theirs and not r.live}
     return {k: a[k] / b[k] for k in a if k in b and b[k] > 0}
