@@ -168,3 +168,50 @@ def test_bench_refuses_an_unknown_model_in_one_line(capsys):
     assert_one_line(err)
     assert "turbo" in err and "--models" in err
 
+
+def test_a_new_stylizer_takes_over_between_frames_with_the_styles_and_a_fresh_size_governor(tmp_path):
+    from PIL import Image
+
+    from app.live.pipeline import LivePipeline
+    from app.styles import Style
+    from live_fixtures import FakeStylizer, ScriptedSource, wait_for
+
+    class OwnStyles(FakeStylizer):
+        """A fake that knows only the styles added to it (as each encoder does)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.known: set[str] = set()
+
+        def has_style(self, sid: str) -> bool:
+            return sid in self.known
+
+        def add_style(self, image: np.ndarray) -> str:
+            self.known.add(sid := super().add_style(image))
+            return sid
+
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(tmp_path / "s.png")
+    old, new = OwnStyles(), OwnStyles()
+    pipeline = LivePipeline(old, ScriptedSource(fps=200.0))
+    pipeline.start()
+    try:
+        pipeline.select_styles([Style("s", tmp_path / "s.png")]).result(20)
+        pipeline.set_size("auto", target_fps=20.0)
+        first = pipeline.worker.governor
+        assert wait_for(lambda: old.calls > 3)
+
+        def broken() -> OwnStyles:
+            raise UserError("no such model")
+
+        with pytest.raises(UserError, match="no such model"):
+            pipeline.switch_stylizer(broken).result(20)
+        assert pipeline.stylizer is old and pipeline.worker.governor is first  # the old model runs on
+        assert pipeline.switch_stylizer(lambda: new).result(20) is new
+        assert pipeline.stylizer is new is pipeline.worker.stylizer and new.known == old.known
+        governor = pipeline.worker.governor
+        assert governor is not first and governor.target_fps == 20.0  # timings of the old model: forgotten
+        calls = old.calls
+        assert wait_for(lambda: new.calls > 3)
+        assert old.calls == calls
+    finally:
+        pipeline.stop()

@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.cli.common import add_engine_arguments, add_style_arguments, checked_settings, make_stylizer, parse_mix
+from app.cli.common import (add_engine_arguments, add_style_arguments, checked_settings, explicit_model_files,
+                            make_stylizer, parse_mix)
 from app.display import check_window_libraries, no_display
 from app.live.adaptive import DEFAULT_TARGET_FPS, check_target_fps
 from app.live.sources import DEFAULT_CAMERA_SIZE, parse_size
@@ -116,7 +117,7 @@ def options(args: argparse.Namespace):
                        styles=styles, mix=mix, alpha=args.alpha, color=args.preserve_color, size=args.size,
                        target_fps=args.target_fps or DEFAULT_TARGET_FPS, stabilize=args.stabilize,
                        frames=args.frames, record=args.record, virtual_camera=args.virtual_camera,
-                       osc_port=args.osc, osc_host=args.osc_host or DEFAULT_HOST)
+                       osc_port=args.osc, osc_host=args.osc_host or DEFAULT_HOST, model=args.model)
 
 
 def check_osc_arguments(args: argparse.Namespace) -> None:
@@ -161,10 +162,10 @@ def run(args: argparse.Namespace) -> int:
     if no_display():
         return run_headless(args, opts, demo=True)
     check_window_libraries()  # before Qt loads: a missing library is one line, not a Qt abort
-    stylizer = make_stylizer(args)
     from app.ui.app import run_window  # Qt loads only for the window
 
-    return run_window(stylizer, opts)
+    return run_window(lambda model: make_stylizer(args, model), opts,
+                      switchable=not explicit_model_files(args))
 
 
 def run_headless(args: argparse.Namespace, opts, demo: bool = False) -> int:

@@ -52,6 +52,7 @@ class LiveOptions:
     virtual_camera: bool = False  # --virtual-camera: also send the results to a virtual webcam
     osc_port: int | None = None  # --osc: listen for OSC remote control on this UDP port
     osc_host: str = DEFAULT_HOST  # --osc-host
+    model: str | None = None  # --model: full, fast or auto (the window: else the one it remembers)
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,37 @@ class LivePipeline:
 
         return self.worker.submit(job)
 
+    def switch_stylizer(self, make: Callable[[], StylizerLike]) -> "Future[StylizerLike]":
+        """Run another model from now on, without stopping the video. ``make`` builds it on a thread
+        of its own (loading weights takes seconds; the old model keeps stylizing meanwhile); then,
+        between two frames on the engine thread, the current styles are added to it (style statistics
+        are per encoder) and it replaces the old one (see :meth:`EngineWorker.use_stylizer`). The
+        future gives the new stylizer, or the reason it could not be built (the old one stays).
+        The current styles are encoded for it on the building thread too, so the hand-over between
+        two frames costs only the styles chosen meanwhile."""
+        done: Future[StylizerLike] = Future()
+
+        def swap(stylizer: StylizerLike) -> StylizerLike:
+            ids = tuple(self._style_id(stylizer, s) for s in self.styles)  # raises: the old model stays
+            self.worker.use_stylizer(stylizer)
+            if ids:
+                self.worker.update(styles=ids)
+            self.stylizer = stylizer
+            return stylizer
+
+        def build() -> None:
+            try:
+                stylizer = make()
+                for style in self.styles:  # encoded here, off the engine thread; the swap only checks
+                    self._style_id(stylizer, style)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+                done.set_exception(exc)
+                return
+            self.worker.submit(lambda _old: swap(stylizer)).add_done_callback(lambda f: _forward(f, done))
+
+        threading.Thread(target=build, name="model-loader", daemon=True).start()
+        return done
+
     def _style_id(self, stylizer, style: Style) -> str:
         try:
             key = (str(style.path), style.path.stat().st_mtime)
@@ -308,6 +340,16 @@ class LivePipeline:
         if frame is None:
             raise UserError("no stylized frame yet to save")
         return save_snapshot(frame.rgb, folder)
+
+
+def _forward(source: Future, target: Future) -> None:
+    """Hand ``source``'s outcome to ``target``; a job cancelled because the pipeline stopped is a UserError."""
+    if source.cancelled():
+        target.set_exception(UserError("the video stopped before the new model could take over"))
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
 
 
 # ---------------------------------------------------------------------------- headless

@@ -275,6 +275,21 @@ class EngineWorker:
             self._stabilized_styles = settings.styles
         return stabilizer.stylize(self.stylizer, content_rgb, settings)
 
+    def use_stylizer(self, stylizer: StylizerLike) -> None:
+        """Run the following frames through ``stylizer`` (another model). Call it on the engine thread
+        (a job, see :meth:`submit`), between two frames. What was learnt about the old one starts
+        over: the stabiliser's features (another encoder's), the size governor's timings, the last
+        input (a still picture is stylized again)."""
+        self.stylizer = stylizer
+        if self.stabilizer is not None:
+            self.stabilizer.reset()
+        self._stabilized_styles = ()
+        self._last_input = None
+        governor = self.governor
+        if governor is not None:
+            self.governor = SizeGovernor(governor.target_fps)
+            self.update(size=self.governor.size)
+
     def set_target_fps(self, fps: float | None) -> None:
         """Adaptive quality: pick the processing size that holds ``fps`` (None: leave the size alone)."""
         if fps is None:

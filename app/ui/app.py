@@ -5,6 +5,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Callable
 
 from PyQt6.QtCore import QEventLoop, QTimer
 from PyQt6.QtGui import QColor, QPalette
@@ -18,6 +19,9 @@ from app.styles import Style, StyleLibrary
 from app.ui.state import UiState, load_state
 from app.ui.window import MainWindow
 from app.live.worker import StylizerLike
+from app.weights import fast_model_missing
+
+ModelFactory = Callable[[str], StylizerLike]  # 'full', 'fast' or 'auto' -> a stylizer running that model
 
 log = logging.getLogger(__name__)
 SIGNAL_WAKE_MS = 100  # how soon Ctrl+C in the terminal is noticed
@@ -86,9 +90,19 @@ def merge_state(state: UiState, opts: LiveOptions, library: StyleLibrary) -> tup
     return state, extra
 
 
+def model_choice(state: UiState, opts: LiveOptions) -> str:
+    """--model, else the remembered choice; a remembered 'fast' whose files are gone falls back to
+    'auto' (like a remembered video file that is gone): only --model fast stops with the reason."""
+    if opts.model is not None:
+        return opts.model
+    return "auto" if state.model == "fast" and fast_model_missing() else state.model
+
+
 def build_window(stylizer: StylizerLike, opts: LiveOptions, library: StyleLibrary | None = None,
-                 state: UiState | None = None, save_on_close: bool = True) -> MainWindow:
-    """The window on a started pipeline (also used by scripts/screenshot.py)."""
+                 state: UiState | None = None, save_on_close: bool = True,
+                 make_stylizer: ModelFactory | None = None) -> MainWindow:
+    """The window on a started pipeline (also used by scripts/screenshot.py). ``make_stylizer``
+    builds another model when the user switches (None: the model cannot be switched)."""
     application()
     library = library or StyleLibrary()
     state, extra = merge_state(state or load_state(), opts, library)
@@ -101,7 +115,8 @@ def build_window(stylizer: StylizerLike, opts: LiveOptions, library: StyleLibrar
     pipeline = LivePipeline(stylizer, source, mirror=state.mirror, skip_repeats=True)
     pipeline.auto_target_fps = opts.target_fps
     window = MainWindow(pipeline, library, state, extra_styles=extra, source_error=error,
-                        frames_limit=opts.frames, save_on_close=save_on_close, camera_size=opts.camera_size)
+                        frames_limit=opts.frames, save_on_close=save_on_close, camera_size=opts.camera_size,
+                        make_stylizer=make_stylizer)
     pipeline.start()
     if opts.record is not None:
         window.start_recording(opts.record)
@@ -116,8 +131,13 @@ def build_window(stylizer: StylizerLike, opts: LiveOptions, library: StyleLibrar
     return window
 
 
-def run_window(stylizer: StylizerLike, opts: LiveOptions) -> int:
-    window = build_window(stylizer, opts)
+def run_window(make_stylizer: ModelFactory, opts: LiveOptions, switchable: bool = True) -> int:
+    """The window with the model chosen on the command line or remembered; ``switchable``: the user
+    may switch it (not when --student, --vgg or --decoder named the files)."""
+    state = load_state()
+    state.model = model_choice(state, opts)
+    stylizer = make_stylizer(state.model)
+    window = build_window(stylizer, opts, state=state, make_stylizer=make_stylizer if switchable else None)
     window.show()
     return exec_until_closed(window)
 

@@ -17,6 +17,9 @@ SIZE_CHOICES = (("auto", None), (MIN_SIZE, f"{MIN_SIZE} px (fastest)"), (192, "1
                 (256, "256 px"), (384, "384 px"), (512, "512 px"),
                 (720, "720 px"), (None, "Full frame"))  # auto's text names the target: auto_text()
 VIEW_CHOICES = ("stylized", "side by side", "original")
+MODEL_CHOICES = (("Full", "full"), ("Fast", "fast"))
+MODEL_TIP = ("Full: VGG-19, the best pictures (live on a GPU, a few frames/s on a CPU). Fast: the distilled "
+             "student, live speed on a CPU at some cost in quality. Switching keeps the video running")
 
 
 def auto_text(target_fps: float) -> str:
@@ -173,6 +176,12 @@ class ControlsPanel(QWidget):
                                    "Auto picks the largest size that reaches the target frame rate, "
                                    f"but never below {MIN_SIZE} px, where the picture would dissolve")
         form.addWidget(self.size_combo, 2, 0, 1, 2)
+        form.addWidget(QLabel("Model"), 3, 0)
+        self.model_combo = QComboBox()
+        for label, value in MODEL_CHOICES:
+            self.model_combo.addItem(label, value)
+        self.model_combo.setToolTip(MODEL_TIP)
+        form.addWidget(self.model_combo, 3, 1)
         v.addLayout(form)
         hint = QLabel("Ctrl+click styles below to mix them.")
         hint.setStyleSheet("color: gray;")
@@ -221,7 +230,7 @@ class ControlsPanel(QWidget):
         _no_focus(self.camera_button, self.demo_button, self.open_video_button, self.open_image_button,
                   self.stabilize_slider, self.mirror_check, self.add_style_button, self.remove_style_button,
                   self.capture_style_button, self.color_combo,
-                  self.size_combo, self.view_combo, self.overlay_check, self.fullscreen_button,
+                  self.size_combo, self.model_combo, self.view_combo, self.overlay_check, self.fullscreen_button,
                   self.record_button, self.snapshot_button, self.virtual_camera_button, self.help_button)
         self._on_alpha(self.alpha_slider.value())
         self._on_stabilize(self.stabilize_slider.value())
@@ -286,6 +295,25 @@ class ControlsPanel(QWidget):
         where = f"{size} px" if size else "full frame"
         rate = f"{fps:.1f} of {target_fps:g} fps" if target_fps else f"{fps:.1f} fps"
         self.size_status.setText(f"{where}, {rate}")
+
+    def show_model(self, model: str | None, fast_missing: str | None, fixed: str | None) -> None:
+        """The running ``model`` (quietly: nothing is switched). The fast entry is disabled while
+        ``fast_missing`` says why; the whole control while ``fixed`` says why (files named on the
+        command line)."""
+        combo = self.model_combo
+        combo.blockSignals(True)
+        try:
+            self.set_combo(combo, model)
+        finally:
+            combo.blockSignals(False)
+        fast = combo.findData("fast")
+        item = combo.model().item(fast)  # a QStandardItemModel: each entry can be disabled on its own
+        item.setEnabled(fast_missing is None or model == "fast")
+        item.setToolTip(f"Not available: {fast_missing}" if fast_missing else "")
+        combo.setEnabled(fixed is None)
+        combo.setToolTip(MODEL_TIP if fixed is None else f"{MODEL_TIP}. {fixed}")
+        if fast_missing and fixed is None:
+            combo.setToolTip(f"{MODEL_TIP}. Fast is not available: {fast_missing}")
 
     def set_combo(self, combo: QComboBox, value: object) -> None:
         i = combo.findData(value)

@@ -15,7 +15,7 @@ from app.live.adaptive import AUTO, DEFAULT_SIZE
 from app.live.pipeline import SizeChoice
 from app.live.temporal import DEFAULT_STRENGTH
 from app.paths import atomic_write_bytes, config_dir
-from app.rules import COLOR_MODES, is_alpha, is_mix_weights, is_processing_size
+from app.rules import COLOR_MODES, MODEL_CHOICES, is_alpha, is_mix_weights, is_processing_size
 
 STATE_FILE = "live.json"
 VIEW_MODES = ("stylized", "side by side", "original")
@@ -33,6 +33,7 @@ class UiState:
     mirror: bool = False
     overlay: bool = False
     view: str = "stylized"
+    model: str = "auto"  # full, fast or auto (app.engine.pick_model): the one chosen in the window last
     geometry: str = ""
 
 
@@ -51,6 +52,8 @@ def _valid(name: str, value: object, default: object) -> bool:
         return value in COLOR_MODES
     if name == "view":
         return value in VIEW_MODES
+    if name == "model":
+        return value in MODEL_CHOICES
     if name == "size":
         return value is None or value == AUTO or (isinstance(value, int) and is_processing_size(value))
     if name == "source":

@@ -30,7 +30,7 @@ from app.live.remote import DEFAULT_HOST, OscServer
 from app.live.sources import DEFAULT_CAMERA_SIZE, CameraSource, describe_spec, open_source
 from app.live.style_capture import WINDOW_PREFIX, capture_style
 from app.live.virtual_camera import VirtualCameraStats
-from app.live.worker import WorkerStats
+from app.live.worker import StylizerLike, WorkerStats
 from app.styles import Style, StyleLibrary
 from app.ui.controls import ControlsPanel
 from app.ui.gallery import StyleGallery
@@ -39,12 +39,15 @@ from app.ui.remote import WindowRemote
 from app.ui.state import UiState, save_state
 from app.ui.view import VideoView
 from app.video_io import VIDEO_SUFFIXES
+from app.weights import fast_model_missing
 
 log = logging.getLogger(__name__)
 POLL_MS = 15
 STATS_MS = 250
 ALPHA_STEP = 0.05
 TITLE_BAR_PX = 40  # what window decorations usually take from the screen's available height
+MODEL_NAMES = {"full": "Full (VGG-19)", "fast": "Fast (student)"}
+FIXED_MODEL = "The model was given by --student, --vgg or --decoder, so it stays for this run"
 
 
 class MessagePage(QWidget):
@@ -93,8 +96,12 @@ class MainWindow(QMainWindow):
     def __init__(self, pipeline: LivePipeline, library: StyleLibrary, state: UiState | None = None, *,
                  extra_styles: list[Style] | None = None, source_error: str = "",
                  frames_limit: int | None = None, save_on_close: bool = True,
-                 camera_size: tuple[int, int] | None = DEFAULT_CAMERA_SIZE) -> None:
+                 camera_size: tuple[int, int] | None = DEFAULT_CAMERA_SIZE,
+                 make_stylizer: Callable[[str], StylizerLike] | None = None) -> None:
         super().__init__()
+        self._make_stylizer = make_stylizer  # 'full' or 'fast' -> a new stylizer; None: the model stays
+        self._fast_missing = fast_model_missing()
+        self._switching = False
         self.camera_size = camera_size
         self.last_recording = None
         self.pipeline = pipeline
@@ -106,7 +113,8 @@ class MainWindow(QMainWindow):
         self.results_seen = 0  # results the view has been given (or skipped as stale)
         self._seq = 0
         self._shown: deque[float] = deque(maxlen=30)
-        self._pending: list[tuple[Future, Callable[[object], None], str]] = []
+        # Futures the status timer checks: (future, on success, what, on failure or None).
+        self._pending: list[tuple[Future, Callable[[object], None], str, Callable[[], None] | None]] = []
         self._source_error = source_error
         self._rec_started = 0.0
         self._help: HotkeysDialog | None = None
@@ -146,6 +154,8 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.gallery)
         self.setCentralWidget(body)
         self.source_label = QLabel("")
+        self.model_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.source_label)
         self.statusBar().setSizeGripEnabled(False)
 
@@ -212,6 +222,7 @@ class MainWindow(QMainWindow):
         c.color_combo.currentIndexChanged.connect(lambda _: self.set_color(c.color_combo.currentData()))
         c.size_combo.currentIndexChanged.connect(lambda _: self.set_size(c.size_combo.currentData()))
         c.view_combo.currentIndexChanged.connect(lambda _: self.set_view(c.view_combo.currentData()))
+        c.model_combo.currentIndexChanged.connect(lambda _: self.set_model(c.model_combo.currentData()))
         c.mirror_check.toggled.connect(self.set_mirror)
         c.overlay_check.toggled.connect(self.set_overlay)
         c.fullscreen_button.clicked.connect(self.toggle_fullscreen)
@@ -243,6 +254,7 @@ class MainWindow(QMainWindow):
         """Put the remembered (or command-line) state into the widgets and the engine."""
         s = self.state
         self.controls.apply_state(s, self.pipeline.auto_target_fps)
+        self._show_model()
         self.pipeline.stabilize = s.stabilize
         self.view.set_mode(s.view)
         self.pipeline.mirror = s.mirror
@@ -321,7 +333,7 @@ class MainWindow(QMainWindow):
             return
         size = self.pipeline.settings.size
         auto = self.pipeline.target_fps
-        device = getattr(self.pipeline.stylizer, "description", "?")
+        device = f"{self.model or '?'} model, {getattr(self.pipeline.stylizer, 'description', '?')}"
         self.view.overlay_lines = [
             f"display {self.display_fps:4.1f} fps   engine {eng.fps:4.1f} fps",
             f"latency {eng.latency_ms:4.0f} ms   engine {eng.engine_ms:4.0f} ms/frame",
@@ -358,17 +370,20 @@ class MainWindow(QMainWindow):
 
     def _check_pending(self) -> None:
         still = []
-        for fut, done, what in self._pending:
+        for fut, done, what, failed in self._pending:
             if not fut.done():
-                still.append((fut, done, what))
+                still.append((fut, done, what, failed))
                 continue
             try:
                 done(fut.result())
+                continue
             except UserError as exc:
                 self.say(f"{what}: {exc}", 0)
             except Exception as exc:
                 log.exception("%s failed", what)
                 self.say(f"{what}: {type(exc).__name__}: {exc}", 0)
+            if failed is not None:
+                failed()
         self._pending = still
 
     # ------------------------------------------------------------------ styles
@@ -399,7 +414,7 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"AdaIN Live - {label}")
             self.say(f"Style: {label}", 3000)
 
-        self._pending.append((fut, done, f"Style {label}"))
+        self._pending.append((fut, done, f"Style {label}", None))
 
     def select_styles(self, names: list[str]) -> None:
         """Use ``names`` (one style, or several mixed with equal weights)."""
@@ -507,6 +522,50 @@ class MainWindow(QMainWindow):
             self.pipeline.set_size(size)
         except UserError as exc:
             self.say(str(exc), 0)
+
+    @property
+    def model(self) -> str | None:
+        """The model that runs now: 'full' or 'fast' (None: an engine that does not say)."""
+        return getattr(self.pipeline.stylizer, "model", None)
+
+    def set_model(self, model: str) -> None:
+        """Switch to the full or the fast model while the video runs: the new one is built off the UI
+        thread and takes over between two frames, with the current styles (LivePipeline.switch_stylizer);
+        the size governor starts over. A model that cannot be had is said, and the old one stays."""
+        if self.controls.model_combo.currentData() != model:
+            self.controls.set_combo(self.controls.model_combo, model)  # re-enters through the signal
+            return
+        make = self._make_stylizer
+        if model == self.model or make is None or self._switching:
+            self._show_model()
+            return
+        if model == "fast" and self._fast_missing:
+            self.say(_sentence(self._fast_missing), 0)
+            self._show_model()
+            return
+        self._switching = True
+        self.controls.model_combo.setEnabled(False)
+        self.say(f"Loading the {model} model (the video goes on)...", 0)
+        fut = self.pipeline.switch_stylizer(lambda: make(model))
+
+        def switched(_stylizer: object) -> None:
+            self.state.model = model
+            self._switching = False
+            self._show_model()
+            self.say(f"Model: {MODEL_NAMES.get(model, model)}", 4000)
+
+        def failed() -> None:
+            self._switching = False
+            self._show_model()
+
+        self._pending.append((fut, switched, f"{model.capitalize()} model", failed))
+
+    def _show_model(self) -> None:
+        """The running model in the controls and the status line."""
+        model = self.model
+        fixed = FIXED_MODEL if self._make_stylizer is None else None
+        self.controls.show_model(model, self._fast_missing, fixed)
+        self.model_label.setText(f"Model: {MODEL_NAMES.get(model or '', model or '?')}")
 
     def _update(self, **changes: object) -> None:
         try:
