@@ -215,3 +215,20 @@ def test_a_new_stylizer_takes_over_between_frames_with_the_styles_and_a_fresh_si
         assert old.calls == calls
     finally:
         pipeline.stop()
+
+
+def test_files_default_to_the_full_model_and_live_use_to_auto(fast_shipped, monkeypatch):
+    """Stylizing a file is about quality, the live window about speed: with the fast model shipped,
+    `stylize` still runs the full one unless asked, `live` picks by the auto rule."""
+    import argparse
+
+    from app.cli import common
+
+    seen: list[str] = []
+    monkeypatch.setattr("app.engine.Stylizer.create", staticmethod(lambda **kw: seen.append(kw["model"])))
+    args = argparse.Namespace(model=None, device="cpu", precision="fp32", vgg=None, decoder=None, student=None)
+    common.make_stylizer(args)
+    common.make_stylizer(args, live=True)
+    common.make_stylizer(args, "fast")  # a remembered or configured choice
+    common.make_stylizer(argparse.Namespace(**{**vars(args), "model": "full"}), "fast", live=True)
+    assert seen == ["full", "auto", "fast", "full"]

@@ -16,8 +16,9 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("engine")
     g.add_argument("--model", choices=MODEL_CHOICES, metavar="{auto,full,fast}",
                    help="full: VGG-19, best quality; fast: the distilled student, live speed on a CPU (not shipped "
-                        "yet: python main.py distill, then train --student); auto (default): fast on a CPU when "
-                        "it is shipped, else full. --student, --vgg and --decoder files win over it")
+                        "yet: python main.py distill, then train --student); auto: fast on a CPU when it is "
+                        "shipped, else full. Default: auto in the live window and kiosk, full for files. --student, "
+                        "--vgg and --decoder files win over it")
     g.add_argument("--device", default="auto", help="cpu, cuda or cuda:N (auto: CUDA when present)")
     g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="network precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, AVX512-BF16 or AMX, "
@@ -80,13 +81,14 @@ def explicit_model_files(args: argparse.Namespace) -> bool:
     return any(getattr(args, name, None) is not None for name in ("student", "vgg", "decoder"))
 
 
-def make_stylizer(args: argparse.Namespace, model: str | None = None):
+def make_stylizer(args: argparse.Namespace, model: str | None = None, live: bool = False):
     """The engine the command line asks for; ``model`` (a remembered or configured choice) stands in
-    where --model was not given, and 'auto' where neither was."""
+    where --model was not given. Where neither was: 'auto' for live use (speed matters), 'full' for
+    files (stylize, eval: quality matters, time does not)."""
     from app.engine import Stylizer
 
     return Stylizer.create(device=args.device, precision=args.precision, vgg=args.vgg, decoder=args.decoder,
-                           student=args.student, model=args.model or model or "auto")
+                           student=args.student, model=args.model or model or ("auto" if live else "full"))
 
 
 def write_json(data: object, dest: str) -> None:

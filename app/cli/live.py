@@ -164,14 +164,14 @@ def run(args: argparse.Namespace) -> int:
     check_window_libraries()  # before Qt loads: a missing library is one line, not a Qt abort
     from app.ui.app import run_window  # Qt loads only for the window
 
-    return run_window(lambda model: make_stylizer(args, model), opts,
+    return run_window(lambda model: make_stylizer(args, model, live=True), opts,
                       switchable=not explicit_model_files(args))
 
 
 def run_headless(args: argparse.Namespace, opts, demo: bool = False) -> int:
     from app.live.launch import run_options
 
-    return run_options(opts, lambda: make_stylizer(args), demo=demo)
+    return run_options(opts, lambda: make_stylizer(args, live=True), demo=demo)
 
 
 def kiosk_config(args: argparse.Namespace, opts):
@@ -196,6 +196,6 @@ def run_kiosk(args: argparse.Namespace, opts) -> int:
     if window:
         check_window_libraries()
         from app.ui.kiosk_window import run_kiosk_window as runner  # Qt only for the window
-    return run(config, lambda: make_stylizer(args, config.model), window=runner, duration=args.duration,
+    return run(config, lambda: make_stylizer(args, config.model, live=True), window=runner, duration=args.duration,
                frames=args.frames, report=args.report, source_key="--source" if args.source is not None else None,
                virtual_camera=opts.virtual_camera)
