@@ -13,7 +13,7 @@ engine does, for
 * runtimes: ``torch-fp32``, ``torch-bf16`` (bf16 weights, channels_last, inference_mode: as
   app/engine.py runs it), ``ort-fp32`` (ONNX Runtime on a torch.onnx export), ``ov-fp32``,
   ``ov-bf16`` (OpenVINO with the bf16 inference-precision hint) and ``ov-int8`` (NNCF
-  post-training quantisation, calibrated on photos from /work/shared/media and the built-in
+  post-training quantisation, calibrated on photos from ../shared/media and the built-in
   styles; the first two and last convolutions stay in float, as on the ``int8`` branch).
 
 Each row: median milliseconds per frame over ``--iterations`` after ``--warmup`` runs, frames
@@ -44,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app import weights
+
 if TYPE_CHECKING:
     import openvino as ov
 
@@ -51,9 +53,7 @@ if TYPE_CHECKING:
 sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_STUDENT = Path("/work/runs/student/student_fp16.pth")
-DEFAULT_STUDENT_DECODER = Path("/work/runs/student_dec/decoder_fp16.pth")
-MEDIA_DIR = Path("/work/shared/media/content")
+MEDIA_DIR = REPO.parent / "shared" / "media" / "content"  # the shared test photos, beside the checkout
 STYLES_DIR = REPO / "assets" / "styles"
 RUNTIMES = ("torch-fp32", "torch-bf16", "ort-fp32", "ov-fp32", "ov-bf16", "ov-int8")
 MODELS = ("student", "full")
@@ -133,8 +133,6 @@ def frame_at(photo: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def load_model(name: str, args: argparse.Namespace) -> tuple[nn.Module, nn.Module]:
     """(encoder, decoder) in fp32, eval mode."""
-    from app import weights
-
     if name == "student":
         encoder, _ = weights.load_student(args.student)
         decoder, _ = weights.load_decoder(args.student_decoder)
@@ -387,9 +385,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated subset of: " + ", ".join(RUNTIMES) + " (default all)")
     parser.add_argument("--models", type=parse_list(MODELS), default=list(MODELS),
                         help="comma-separated subset of: student, full (default both)")
-    parser.add_argument("--student", type=Path, default=DEFAULT_STUDENT, help=f"student encoder ({DEFAULT_STUDENT})")
-    parser.add_argument("--student-decoder", type=Path, default=DEFAULT_STUDENT_DECODER,
-                        help=f"the student's decoder ({DEFAULT_STUDENT_DECODER})")
+    parser.add_argument("--student", type=Path, default=weights.DEFAULT_STUDENT,
+                        help="student encoder (default: the shipped fast model's; a distill run's student_fp16.pth)")
+    parser.add_argument("--student-decoder", type=Path, default=weights.DEFAULT_STUDENT_DECODER,
+                        help="the student's decoder (default: the shipped one; a train --student run's export)")
     parser.add_argument("--threads", type=int, default=2, help="threads for every runtime (default 2)")
     parser.add_argument("--json", type=Path, help="also write the rows and library versions here")
     args = parser.parse_args(argv)
