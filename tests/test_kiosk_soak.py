@@ -67,7 +67,7 @@ def test_a_headless_soak_survives_a_lost_source_and_a_hung_engine(tmp_path, libr
 
 
 def test_the_documented_soak_command_writes_its_report(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(live_cli, "make_stylizer", lambda args, model=None: micro_stylizer(tmp_path))
+    monkeypatch.setattr(live_cli, "make_stylizer", lambda args, model=None, live=False: micro_stylizer(tmp_path))
     report = tmp_path / "soak.json"
     rc = main(["live", "--kiosk", "--source", str(VIDEO), "--no-window", "--duration", "2", "--report", str(report),
                "--style", str(STYLE_FILES[0]), "--style", str(STYLE_FILES[2]), "--size", "32"])

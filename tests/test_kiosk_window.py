@@ -169,7 +169,7 @@ def test_run_kiosk_window_returns_when_the_duration_is_over(qtbot, tmp_path):
 
 
 def test_main_kiosk_runs_fullscreen_end_to_end(qtbot, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(live_cli, "make_stylizer", lambda args, model=None: micro_stylizer(tmp_path))
+    monkeypatch.setattr(live_cli, "make_stylizer", lambda args, model=None, live=False: micro_stylizer(tmp_path))
     report = tmp_path / "soak.json"
     rc = main(["--kiosk", "--source", str(VIDEO), "--style", str(STYLE_FILES[0]), "--style", str(STYLE_FILES[1]),
                "--size", "32", "--duration", "1.5", "--report", str(report)])
