@@ -111,7 +111,7 @@ def soak(args: argparse.Namespace, seconds: float, out: TextIO) -> dict[str, Any
     source = open_source(args.source)
     warmup = args.warmup if args.warmup is not None else min(60.0, 0.1 * seconds)
     monitor = SoakMonitor(warmup_frames=5, warmup_seconds=warmup)
-    pipeline = LivePipeline(make_stylizer(args), source)
+    pipeline = LivePipeline(make_stylizer(args, live=True), source)
     pipeline.stabilize = DEFAULT_STRENGTH
     monitor.begin()  # threads and open files before any pipeline thread: all must be gone at the end
     future = pipeline.select_styles(styles, (), alpha=1.0, color="none", size=args.size)

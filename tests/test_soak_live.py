@@ -39,7 +39,7 @@ def soak_live():
 
 @pytest.fixture
 def micro(monkeypatch, tmp_path):
-    monkeypatch.setattr(app.cli.common, "make_stylizer", lambda args: micro_stylizer(tmp_path))
+    monkeypatch.setattr(app.cli.common, "make_stylizer", lambda args, live=False: micro_stylizer(tmp_path))
 
 
 def test_a_short_soak_on_a_looping_video_reports_every_figure(soak_live, micro, tmp_path):
