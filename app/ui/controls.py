@@ -311,9 +311,12 @@ class ControlsPanel(QWidget):
         item.setEnabled(fast_missing is None or model == "fast")
         item.setToolTip(f"Not available: {fast_missing}" if fast_missing else "")
         combo.setEnabled(fixed is None)
-        combo.setToolTip(MODEL_TIP if fixed is None else f"{MODEL_TIP}. {fixed}")
-        if fast_missing and fixed is None:
+        if fixed is not None:
+            combo.setToolTip(f"{MODEL_TIP}. {fixed}")
+        elif fast_missing:
             combo.setToolTip(f"{MODEL_TIP}. Fast is not available: {fast_missing}")
+        else:
+            combo.setToolTip(MODEL_TIP)
 
     def set_combo(self, combo: QComboBox, value: object) -> None:
         i = combo.findData(value)
