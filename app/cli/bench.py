@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from app.tools import bench
+    from app.device import PRECISIONS
     from app.engine import Stylizer
     from app.errors import UserError
     from app.images import load_image
@@ -133,8 +134,11 @@ def run(args: argparse.Namespace) -> int:
     if not models:
         raise UserError("no model left to time (see the note above)")
     print("matmul peak (same run): ", end="", flush=True)
-    peaks = {"fp32": bench.matmul_peak(torch.float32), "bf16": bench.matmul_peak(torch.bfloat16)}
-    print(f"fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    peaks: dict[tuple[str, str], float] = {}  # (device, precision) -> GFLOP/s, each measured once
+    for key in [_device(name) for name in paths] + ([("cpu", "fp32")] if args.peer else []):
+        if key not in peaks and (key[0] == "cpu" or torch.cuda.is_available()):
+            peaks[key] = bench.matmul_peak(PRECISIONS[key[1]], key[0])
+    print(", ".join(f"{dev} {precision} {gflops:.0f}" for (dev, precision), gflops in peaks.items()) + " GFLOP/s")
     print(f"fast path: the network at {bench.FAST_SIZE} px short side, upsampled with the frame's detail")
     print(bench.format_header())
     records = []
@@ -149,10 +153,10 @@ def run(args: argparse.Namespace) -> int:
                 continue
             stylizers[model, name] = stylizer
             processing = bench.FAST_SIZE if name.startswith("fast") else None
-            records += bench.bench_model(name, stylizer, style, content, sizes, peaks, runs=args.runs,
-                                         processing=processing)
+            records += bench.bench_model(name, stylizer, style, content, sizes, peaks[device, precision],
+                                         runs=args.runs, processing=processing)
     if args.peer:
-        records += bench.bench_peer(style, content, sizes, peaks, runs=args.runs)
+        records += bench.bench_peer(style, content, sizes, peaks["cpu", "fp32"], runs=args.runs)
         for model, name in stylizers:
             ratios = bench.fps_ratios(records, name, f"peer:{peer.NAME}", model)
             text = ", ".join(f"{w}x{h} {r:.2f}x" for (w, h), r in ratios.items())
@@ -169,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
                 if name == "full-fp32" and sum(m == model for m, _ in stylizers) > 1:
                     continue
                 size = "auto" if name.startswith("fast") else 256
-                records.append(bench.bench_live(name, stylizer, style, video, size, args.live_seconds, peaks,
-                                                frame_size=(640, 480)))
+                records.append(bench.bench_live(name, stylizer, style, video, size, args.live_seconds,
+                                                peaks[_device(name)], frame_size=(640, 480)))
     if args.json:
         args.json.write_text(json.dumps([r.as_json() for r in records], indent=2) + "\n")
         print(f"wrote {args.json}")

