@@ -74,6 +74,13 @@ def cpu_name() -> str:
     return f"{cores}-core {model} ({'native' if cpu_supports_bf16() else 'no native'} bf16)"
 
 
+def machine_name(dev: torch.device) -> str:
+    """The machine a run's figures come from: the GPU when it ran on one, else the CPU."""
+    if dev.type == "cuda":
+        return f"{torch.cuda.get_device_name(dev)} GPU"
+    return cpu_name()
+
+
 def precision_name(dtype: torch.dtype) -> str:
     return {v: k for k, v in PRECISIONS.items()}[dtype]
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.device import cpu_name
+from app.device import machine_name
 from app.errors import UserError, reason
 from app.images import image_files, load_folder, load_image, resize_to_fit, save_image
 from app.paths import atomic_write_bytes
@@ -632,7 +632,7 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
     held_c, held_s = held_out(cfg.holdout_content_dir), held_out(cfg.holdout_style_dir)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     stretch = {"start_step": trainer.step_count, "start_elapsed_s": round(trainer.elapsed_s),
-               "machine": cpu_name(), "precision": "bf16" if cfg.bf16 else "fp32",
+               "machine": machine_name(trainer.device), "precision": "bf16" if cfg.bf16 else "fp32",
                "threads": torch.get_num_threads(), "route": cfg.route(),
                "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
     with open(out / STRETCHES, "a") as fh:
