@@ -89,6 +89,27 @@ def test_distill_resumes_exactly_and_exports_a_student_the_trainer_loads(train_d
         torch.testing.assert_close(a, b.float(), atol=2e-3, rtol=2e-3)  # fp16 on disk
 
 
+def test_distill_warm_starts_from_an_exported_student_keeping_its_step_count(train_data, tmp_path, fresh_encoder):
+    cfg = _distill_config(train_data, tmp_path / "run", warm_start_ramp=4)
+    trained = distill(cfg, teacher=fresh_encoder(), progress=False, stop_after=6)
+    banks = ImageBank(train_data / "content"), ImageBank(train_data / "style")
+    warm = Distiller(replace(cfg, out_dir=str(tmp_path / "warm")), fresh_encoder(), *banks)
+    fresh_maps = [m.weight.detach().clone() for m in warm.maps.maps]
+    warm.load(tmp_path / "run" / EXPORT)  # what `distill --resume student_fp16.pth` does
+    assert warm.step_count == warm.warm_start_step == 6
+    for a, b in zip(warm.student.parameters(), trained.student.parameters()):
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=2e-3)  # fp16 on disk
+    fixed = banks[0].crops(4, 32, torch.Generator().manual_seed(5))
+    unfitted = Distiller(cfg, fresh_encoder())
+    unfitted.student.load_state_dict(warm.student.state_dict())
+    with torch.no_grad():
+        assert float(warm.loss(fixed)) < 0.8 * float(unfitted.loss(fixed))  # maps fitted, not random
+    assert not torch.equal(warm.maps.maps[0].weight, fresh_maps[0])
+    assert [warm.step().lr for _ in range(2)] == pytest.approx([cfg.learning_rate(6) / 4, cfg.learning_rate(7) / 2])
+    with pytest.raises(UserError, match="width"):
+        Distiller(replace(cfg, width=0.5), fresh_encoder(), *banks).load(tmp_path / "run" / EXPORT)
+
+
 def test_a_file_that_is_not_a_student_is_one_clear_sentence(tmp_path, decoder_file):
     for path in (decoder_file, tmp_path / "missing.pth"):
         with pytest.raises(UserError) as err:
@@ -151,6 +172,21 @@ def test_the_distill_command_runs_and_reports_its_export(train_data, tmp_path, c
                "--out", str(out), "--iterations", "2", "--size", "32", "--batch", "2", "--precision", "fp32"])
     assert rc == 0 and str(out / EXPORT) in capsys.readouterr().out
     assert [json.loads(line)["step"] for line in (out / LOSS_LOG).read_text().splitlines()] == [1, 2]
+    rc = main(["distill", "--content-dir", str(train_data / "content"), "--style-dir", str(train_data / "style"),
+               "--out", str(tmp_path / "warm"), "--resume", str(out / EXPORT), "--iterations", "3", "--size", "32",
+               "--batch", "2", "--precision", "fp32", "--device", "cpu"])
+    assert rc == 0 and weights.load_student(tmp_path / "warm" / EXPORT)[1]["steps"] == 3
+
+
+def test_distill_on_a_missing_gpu_is_one_clear_sentence(train_data, tmp_path, capsys, primed_home, monkeypatch):
+    from app.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rc = main(["distill", "--content-dir", str(train_data / "content"), "--style-dir", str(train_data / "style"),
+               "--out", str(tmp_path / "student"), "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "CUDA" in err
+    assert_one_line(err.strip())
 
 
 @pytest.fixture
