@@ -1,7 +1,8 @@
 """Training the AdaIN decoder (and slim decoders) on this CPU.
 
 The paper's objective (models.losses) with Adam and a decaying learning rate, random
-crops of images resized to a random short side, horizontal flips, bf16 autocast on CPU
+crops of images resized to a random short side, horizontal flips, style crops optionally
+augmented (palette, stroke scale, texture: models.augment), bf16 autocast on CPU
 (statistics in fp32) and channels_last. Checkpoints are written atomically every few
 minutes and resume exactly (model, optimizer, step, RNG states). Each checkpoint also
 exports the fp16 decoder, evaluates held-out pairs and writes a sample sheet.
@@ -32,6 +33,7 @@ from app.paths import atomic_write_bytes
 from app.tools.quality import centre_square, psnr, to_rgb8
 from app import weights as weights_io
 from models.adain import FeatureStats, adain, calc_mean_std
+from models.augment import ZOOM, StyleAugment
 from models.decoder import decoder as build_decoder
 from models.losses import content_loss, reconstruction_loss, style_loss
 from models.vgg import Encoder
@@ -74,6 +76,7 @@ class TrainConfig:
     style_bank: int = 8  # style statistics precomputed for this many crops per style image (0: encode each batch)
     content_bank: int = 0  # content relu4_1 precomputed for this many crops per content image (0: encode each batch)
     student: str | None = None  # a distilled student encoder file: AdaIN in its relu4_1, VGG stays the loss network
+    style_augment: float = 0.0  # models.augment.StyleAugment strength for style crops (0: off, crops as before)
 
     def is_reconstruction(self, step: int) -> bool:
         return step < self.recon_until or (self.recon_every > 0 and step % self.recon_every == 0)
@@ -90,6 +93,8 @@ class TrainConfig:
             parts.append("then AdaIN")
         else:
             parts.append("AdaIN objective")
+        if self.style_augment:
+            parts.append(StyleAugment(self.style_augment).describe())
         return ", ".join(parts)
 
     def learning_rate(self, step: int) -> float:
@@ -144,26 +149,34 @@ class ImageBank:
     def __len__(self) -> int:
         return len(self.images)
 
-    def crops(self, n: int, size: int, gen: torch.Generator) -> torch.Tensor:
+    def crops(self, n: int, size: int, gen: torch.Generator, zoom: tuple[float, float] = ZOOM) -> torch.Tensor:
         """``n`` random crops (N, 3, size, size) in [0, 1]: random image, short side scaled
-        to a random value in [size, 3*size] (never upscaled past the original), random flip."""
+        to a random value in [zoom[0]*size, zoom[1]*size] (never upscaled past the original),
+        random flip."""
         out = torch.empty(n, 3, size, size, device=self.device)
         for k in range(n):
-            out[k] = self.crop(int(torch.randint(len(self.images), (1,), generator=gen)), size, gen)
+            out[k] = self.crop(int(torch.randint(len(self.images), (1,), generator=gen)), size, gen, zoom)
         return out
 
-    def crop(self, index: int, size: int, gen: torch.Generator) -> torch.Tensor:
-        """One random crop (3, size, size) of image ``index`` (see ``crops``)."""
+    def crop(self, index: int, size: int, gen: torch.Generator, zoom: tuple[float, float] = ZOOM) -> torch.Tensor:
+        """One random crop (3, size, size) of image ``index`` (see ``crops``). A short side below
+        the crop size (zoom[0] < 1, finer strokes for style augmentation) shrinks the whole
+        image's short side to that size and mirrors it out to fill the crop."""
         img = self.images[index]
         h, w = img.shape[-2:]
         short = min(h, w)
-        target_short = size + float(torch.rand((), generator=gen)) * max(0, min(short, 3 * size) - size)
+        low = zoom[0] * size
+        target_short = low + float(torch.rand((), generator=gen)) * max(0, min(short, zoom[1] * size) - low)
         side = max(1, min(short, round(size * short / max(target_short, 1))))  # crop side in source px
+        inner = size if target_short >= size else max(size // 2, round(target_short))  # output px before mirroring
         y = int(torch.randint(h - side + 1, (1,), generator=gen))
         x = int(torch.randint(w - side + 1, (1,), generator=gen))
         patch = img[:, y:y + side, x:x + side].float()[None] / 255.0
-        patch = F.interpolate(patch, size=(size, size), mode="bilinear", align_corners=False,
-                              antialias=side > size)
+        patch = F.interpolate(patch, size=(inner, inner), mode="bilinear", align_corners=False,
+                              antialias=side > inner)
+        if inner < size:
+            a, b = (size - inner) // 2, size - inner - (size - inner) // 2
+            patch = F.pad(patch, (a, b, a, b), mode="reflect")
         if bool(torch.rand((), generator=gen) < 0.5):
             patch = patch.flip(-1)
         return patch[0].clamp(0, 1)
@@ -189,8 +202,9 @@ class StyleBank:
               progress: bool = True) -> "StyleBank":
         means: list[list[torch.Tensor]] = []
         stds: list[list[torch.Tensor]] = []
-        for crops in _crop_batches(styles, size, per_image, gen, "style bank", progress):
-            targets = trainer.style_targets(crops)
+        augment = trainer.augment
+        for crops in _crop_batches(styles, size, per_image, gen, "style bank", progress, zoom=augment.zoom):
+            targets = trainer.style_targets(augment(crops, gen))
             means, stds = means or [[] for _ in targets], stds or [[] for _ in targets]
             for k, stats in enumerate(targets):
                 means[k].append(stats.mean.flatten(1).cpu())
@@ -251,13 +265,13 @@ class ContentBank:
 
 
 def _crop_batches(images: ImageBank, size: int, per_image: int, gen: torch.Generator, desc: str,
-                  progress: bool, batch: int = 16) -> Iterator[torch.Tensor]:
+                  progress: bool, batch: int = 16, zoom: tuple[float, float] = ZOOM) -> Iterator[torch.Tensor]:
     """``per_image`` random crops of every image, a batch at a time, channels_last (for the banks)."""
     from tqdm import tqdm  # noqa: PLC0415
 
     order = [i for i in range(len(images)) for _ in range(per_image)]
     for start in tqdm(range(0, len(order), batch), desc=desc, unit="batch", disable=not progress):
-        crops = torch.stack([images.crop(i, size, gen) for i in order[start:start + batch]])
+        crops = torch.stack([images.crop(i, size, gen, zoom) for i in order[start:start + batch]])
         yield crops.contiguous(memory_format=torch.channels_last)
 
 
@@ -310,6 +324,7 @@ class Trainer:
         self.styles = styles
         self.style_bank: StyleBank | None = None
         self.content_bank: ContentBank | None = None
+        self.augment = StyleAugment(cfg.style_augment)
 
     # ---------------------------------------------------------------- one step
 
@@ -372,6 +387,12 @@ class Trainer:
         loss = reconstruction_loss(out, images, out_taps, image_taps, self.cfg.recon_pixel_weight)
         return loss, out
 
+    def style_crops(self, n: int) -> torch.Tensor:
+        """``n`` random style crops for an AdaIN batch, augmented when the config asks for it."""
+        assert self.styles is not None
+        crops = self.styles.crops(n, self.cfg.size, self.gen, self.augment.zoom)
+        return self.augment(crops, self.gen)
+
     def step(self) -> StepResult:
         assert self.contents is not None and self.styles is not None
         started = time.perf_counter()
@@ -404,7 +425,7 @@ class Trainer:
                        else self.content_bank.sample(cfg.batch, self.gen, self.device, dtype))
             style: torch.Tensor | list[FeatureStats] = (
                 self.style_bank.sample(cfg.batch, self.gen, self.device) if self.style_bank is not None
-                else self.styles.crops(cfg.batch, cfg.size, self.gen))
+                else self.style_crops(cfg.batch))
             loss_c, loss_s = self.losses(content, style, content_encoded=banked)
             loss = loss_c + cfg.style_weight * loss_s
         if not torch.isfinite(loss):
@@ -525,15 +546,25 @@ def reconstruction_scores(trainer: Trainer, contents: list[torch.Tensor]) -> dic
     return {"recon_content": float(np.mean(lc)), "recon_psnr": float(np.mean(db))}
 
 
-def _bank(kind: type[StyleBank] | type[ContentBank], images: ImageBank, per_image: int, trainer: Trainer,
-          out: Path, progress: bool) -> StyleBank | ContentBank:
-    """The run folder's style or content bank, built on first use (its key: images, crop size,
-    crops per image, seed, encoder)."""
+def bank_path(kind: type[StyleBank] | type[ContentBank], images: ImageBank, per_image: int, trainer: Trainer,
+              out: Path) -> Path:
+    """Where the run folder keeps a bank, named by a hash of what makes it: images, crop size,
+    crops per image, seed, encoders, and for styles the augmentation (only when on, so that the
+    banks of runs from before it keep their names)."""
     cfg = trainer.cfg
     key = [cfg.size, per_image, cfg.seed, trainer.encoder_id, [(f.name, f.stat().st_size) for f in images.files]]
-    digest = hashlib.sha256(json.dumps(key + ([trainer.source_id] if trainer.source_id else [])).encode())
+    key += [trainer.source_id] if trainer.source_id else []
+    key += [["style_augment", cfg.style_augment]] if kind is StyleBank and trainer.augment.on else []
+    digest = hashlib.sha256(json.dumps(key).encode())
     name = "style_bank" if kind is StyleBank else "content_bank"
-    path = out / f"{name}_{digest.hexdigest()[:12]}.pt"
+    return out / f"{name}_{digest.hexdigest()[:12]}.pt"
+
+
+def _bank(kind: type[StyleBank] | type[ContentBank], images: ImageBank, per_image: int, trainer: Trainer,
+          out: Path, progress: bool) -> StyleBank | ContentBank:
+    """The run folder's style or content bank, built on first use (see ``bank_path``)."""
+    cfg = trainer.cfg
+    path = bank_path(kind, images, per_image, trainer, out)
     if path.is_file():
         return kind.load(path)
     bank = kind.build(images, trainer, cfg.size, per_image, torch.Generator().manual_seed(cfg.seed),
