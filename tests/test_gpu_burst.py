@@ -49,8 +49,10 @@ def test_a_packed_burst_trains_without_the_desktop_packages_and_training_continu
     pack = tmp_path / "pack"
     done = _burst("pack", "--data", str(data), "--out", str(pack), "--side", "64", home=primed_home, block=[])
     assert done.returncode == 0, done.stderr
-    images = sorted((pack / "data").rglob("*.jpg"))
-    assert len(images) == 10 and all(min(Image.open(p).size) == 64 for p in images)
+    images = sorted((pack / "data" / "train").rglob("*.jpg"))
+    assert len(images) == 8 and all(min(Image.open(p).size) == 64 for p in images)
+    held = sorted((pack / "data" / "holdout").rglob("*.*"))  # unchanged: figures comparable with the engine's
+    assert sorted(p.read_bytes() for p in held) == sorted(p.read_bytes() for p in (data / "holdout").rglob("*.png"))
     manifest = json.loads((pack / "burst.json").read_text())
     assert manifest["encoder_id"] == weights.encoder_id(None)
     _, start_meta = weights.load_decoder(REPO / manifest["start"])
