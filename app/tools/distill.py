@@ -19,11 +19,10 @@ import numpy as np
 import torch
 
 from app import weights as weights_io
-from app.device import machine_name
 from app.errors import UserError
 from app.tools.quality import centre_square
-from app.tools.train import (ImageBank, decayed_lr, held_out, read_checkpoint, run_folder, step_until,
-                             write_checkpoint)
+from app.tools.train import (ImageBank, decayed_lr, held_out, read_checkpoint, record_stretch, run_folder,
+                             step_until, warm_start_lr, write_checkpoint)
 from models.student import STUDENT_WIDTH, FeatureMaps, distillation_loss, prune_from, student_encoder
 from models.vgg import Encoder
 
@@ -113,11 +112,8 @@ class Distiller:
 
     def step(self) -> DistillStep:
         started = time.perf_counter()
-        lr = self.cfg.learning_rate(self.step_count)
-        if self.warm_start_step is not None and self.cfg.warm_start_ramp > 0:
-            # A fresh Adam moves every weight by about lr on its first steps: from trained weights
-            # that undoes progress (as in training the decoder), so it ramps up.
-            lr *= min(1.0, (self.step_count - self.warm_start_step + 1) / self.cfg.warm_start_ramp)
+        lr = warm_start_lr(self.cfg.learning_rate(self.step_count), self.step_count, self.warm_start_step,
+                           self.cfg.warm_start_ramp)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         loss = self.loss(self.batch(self.gen))
@@ -211,12 +207,8 @@ def run(cfg: DistillConfig, resume: Path | None = None, teacher: Encoder | None 
         distiller.load(Path(resume))
     held = held_out(cfg.holdout_content_dir) + held_out(cfg.holdout_style_dir)
     (out / "student_config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    stretch = {"start_step": distiller.step_count, "start_elapsed_s": round(distiller.elapsed_s),
-               "machine": machine_name(distiller.device), "precision": "bf16" if cfg.bf16 else "fp32",
-               "threads": torch.get_num_threads(), "route": f"{cfg.size} px, batch {cfg.batch}",
-               "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
-    with open(out / STRETCHES, "a") as fh:
-        fh.write(json.dumps(stretch) + "\n")
+    record_stretch(out / STRETCHES, distiller.step_count, distiller.elapsed_s, distiller.device, cfg.bf16,
+                   f"{cfg.size} px, batch {cfg.batch}")
 
     def checkpoint() -> None:
         distiller.save(out / CHECKPOINT)
