@@ -194,7 +194,8 @@ def student_files(student_trainer, tmp_path, fresh_encoder) -> tuple[Path, Path]
     """A student file and a decoder trained against it as `train --student FILE` trains one."""
     student, decoder_file = tmp_path / "student.pth", tmp_path / "student_decoder.pth"
     weights.save_student(student_trainer.source, student)
-    trainer = Trainer(student_trainer.cfg, fresh_encoder(), source=weights.load_student(student)[0])
+    cfg = replace(student_trainer.cfg, bf16=True)  # a bf16 trainer casts the student: the id must not change
+    trainer = Trainer(cfg, fresh_encoder(), source=weights.load_student(student)[0])
     trainer.export(decoder_file)
     return student, decoder_file
 

@@ -321,10 +321,11 @@ class Trainer:
             torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
         # Frozen networks: bf16 weights run ~25% faster than autocasting fp32 ones.
         dtype = torch.bfloat16 if cfg.bf16 else torch.float32
+        # The student's id names the file as the engine loads it: taken before the cast to bf16.
+        self.source_id = None if source is None else weights_io.fingerprint(source)
         self.encoder = encoder.eval().to(self.device, dtype, memory_format=torch.channels_last)
         self.source = self.encoder if source is None else (
             source.eval().requires_grad_(False).to(self.device, dtype, memory_format=torch.channels_last))
-        self.source_id = None if source is None else weights_io.fingerprint(source)
         torch.manual_seed(cfg.seed)
         self.decoder = build_decoder(width=cfg.decoder_width, in_channels=self.source.channels[-1]).to(
             self.device, memory_format=torch.channels_last)
