@@ -57,6 +57,28 @@ def test_eval_quality_scores_every_pair_and_writes_a_sheet(primed_home, decoder_
         assert im.size == (3 * 64, 2 * 64)  # a header row of styles; one row per content and model
 
 
+def test_eval_quality_can_run_the_network_below_the_output_size(primed_home, decoder_file, tmp_path, capsys):
+    contents, styles = tmp_path / "c", tmp_path / "s"
+    contents.mkdir()
+    styles.mkdir()
+    Image.fromarray(load_rgb(CONTENT_DIR / "lenna.jpg", (96, 96))).save(contents / "a.png")
+    Image.fromarray(load_rgb(STYLE_DIR / "mondrian.jpg", (96, 96))).save(styles / "m.png")
+    results = {}
+    for processing in ("96", "32"):
+        rc = main(["eval-quality", "--content-dir", str(contents), "--style-dir", str(styles), "--size", "96",
+                   "--processing", processing, "--json", "-", "--decoder", str(decoder_file), *ENGINE])
+        out = capsys.readouterr().out
+        assert rc == 0
+        results[processing] = json.loads(out[out.index("{"):])
+    assert results["96"]["processing"] == 96 and results["32"]["processing"] == 32
+    assert results["32"]["models"]["ours"]["content"] != results["96"]["models"]["ours"]["content"]
+    assert main(["eval-quality", "--content-dir", str(contents), "--style-dir", str(styles),
+                 "--processing", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert_one_line(err)
+    assert "--processing" in err
+
+
 def test_psnr_is_the_same_figure_for_tensors_and_uint8_pictures():
     import torch
 
