@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Grab screenshots of the live window, offscreen, for the README and for review.
 
-    python -m scripts.screenshot [--source VIDEO] [--decoder PATH] [--size PX|auto]
+    python -m scripts.screenshot [--source VIDEO] [--decoder PATH] [--model auto|full|fast] [--size PX|auto]
 
 Starts the real window (same construction as ``python main.py``) at its default size on a
 simulated 1920x1080 screen (unless QT_QPA_PLATFORM is set), on a video source, waits for
@@ -34,6 +34,8 @@ def main() -> int:
     p.add_argument("--styles-dir", type=Path, default=REPO.parent / "shared" / "media" / "style",
                    help="extra style images to show in the gallery when assets/styles is empty")
     p.add_argument("--decoder", type=Path, help="decoder file (default: the shipped one, else random)")
+    p.add_argument("--model", default="auto", choices=["auto", "full", "fast"],
+                   help="which model runs, as the window's --model (default: auto, as a first run)")
     p.add_argument("--size", default="auto", help="processing size: pixels or auto (default: auto, as a first run)")
     p.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "adain-live-shots")
     p.add_argument("--readme-shot", type=Path, default=REPO / "docs" / "screenshot.png")
@@ -61,7 +63,7 @@ def main() -> int:
     from models.decoder import CONV_INDICES, decoder
 
     if args.decoder or weights.DEFAULT_DECODER.is_file():
-        stylizer = Stylizer.create(decoder=args.decoder)
+        stylizer = Stylizer.create(decoder=args.decoder, model=args.model)
     else:
         torch.manual_seed(0)
         print("the trained decoder is not in the checkout: using a random one (noise-like pictures)")

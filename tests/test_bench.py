@@ -18,7 +18,7 @@ REQUIRED = {"path", "width", "height", "fps", "latency_ms", "gflop_per_frame", "
 def test_bench_writes_one_record_per_path_and_size(primed_home, decoder_file, tmp_path, capsys):
     out = tmp_path / "bench.json"
     rc = main(["bench", "--sizes", "64x48,48x32", "--runs", "1", "--no-live", "--paths", "full-fp32,fast-fp32",
-               "--decoder", str(decoder_file), "--json", str(out)])
+               "--models", "full", "--decoder", str(decoder_file), "--json", str(out)])
     printed = capsys.readouterr().out
     assert rc == 0, printed
     records = json.loads(out.read_text())

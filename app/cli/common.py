@@ -15,9 +15,9 @@ OPTION_NAMES = {"alpha": "--alpha", "weights": "--mix weights", "size": "--size"
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("engine")
     g.add_argument("--model", choices=MODEL_CHOICES, metavar="{auto,full,fast}",
-                   help="full: VGG-19, best quality; fast: the distilled student, live speed on a CPU (not shipped "
-                        "yet: python main.py distill, then train --student); auto: fast on a CPU when it is "
-                        "shipped, else full. Default: auto in the live window and kiosk, full for files. --student, "
+                   help="full: VGG-19, best quality; fast: the distilled student, live speed on a CPU; auto: "
+                        "fast on a CPU (when its files are in models/weights), full on CUDA. Default: auto in "
+                        "the live window and kiosk, full for files. --student, "
                         "--vgg and --decoder files win over it")
     g.add_argument("--device", default="auto", help="cpu, cuda or cuda:N (auto: CUDA when present)")
     g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
