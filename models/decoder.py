@@ -3,7 +3,7 @@
 29 entries (indices 0..28; conv weights at 1, 5, 8, 11, 14, 18, 21, 25, 28, exactly
 the keys of the published file): every conv is ReflectionPad2d(1) + Conv2d 3x3, nearest x2 upsampling
 replaces each pooling, and the last conv (64->3) has no ReLU. ``width`` scales the
-hidden channels to build the slim decoders of the fast path (width 1.0 is the
+hidden channels to build the slim decoders of the fast model (width 1.0 is the
 published architecture).
 """
 from __future__ import annotations

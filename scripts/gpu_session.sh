@@ -42,7 +42,7 @@ case "${1:-}" in
     export PYTHONPATH=/tmp/site
     [ -d .media ] && export ADAIN_TEST_MEDIA="$PWD/.media"  # the shared media travel as .media/
     python3 -m pytest -q -p no:cacheprovider tests/test_engine.py 2>&1 | tee "$OUT/engine_tests.txt" | tail -n 15
-    python3 main.py bench --no-live --paths full-fp16,fast-fp16 --sizes 256x256,640x480,1280x720 \
+    python3 main.py bench --no-live --paths native-fp16,small-fp16 --sizes 256x256,640x480,1280x720 \
       --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
     ;;
   *)

@@ -1,4 +1,4 @@
-"""`bench`: the records it writes, the fast path's smaller workload, and the peer adapter."""
+"""`bench`: the records it writes, the small path's smaller workload, and the peer adapter."""
 from __future__ import annotations
 
 import json
@@ -17,34 +17,42 @@ REQUIRED = {"path", "width", "height", "fps", "latency_ms", "gflop_per_frame", "
 
 def test_bench_writes_one_record_per_path_and_size(primed_home, decoder_file, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    rc = main(["bench", "--sizes", "64x48,48x32", "--runs", "1", "--no-live", "--paths", "full-fp32,fast-fp32",
+    rc = main(["bench", "--sizes", "64x48,48x32", "--runs", "1", "--no-live", "--paths", "native-fp32,small-fp32",
                "--models", "full", "--decoder", str(decoder_file), "--json", str(out)])
     printed = capsys.readouterr().out
     assert rc == 0, printed
     records = json.loads(out.read_text())
     assert [(r["path"], r["width"], r["height"]) for r in records] == [
-        ("full-fp32", 64, 48), ("full-fp32", 48, 32), ("fast-fp32", 64, 48), ("fast-fp32", 48, 32)]
+        ("native-fp32", 64, 48), ("native-fp32", 48, 32), ("small-fp32", 64, 48), ("small-fp32", 48, 32)]
     for r in records:
         assert set(r) >= REQUIRED
         assert r["fps"] > 0 and r["latency_ms"] > 0 and r["gflop_per_frame"] > 0 and r["peak_gflops"] > 0
         assert set(r["stages_ms"]) == set(bench.STAGES)
-    assert "matmul peak" in printed and "full-fp32" in printed
+    assert "matmul peak" in printed and "native-fp32" in printed and "small path: the network at 160 px" in printed
 
 
 def test_an_unknown_path_is_one_clear_line(capsys):
     assert main(["bench", "--paths", "turbo-int3", "--no-live"]) == 2
     err = capsys.readouterr().err.strip()
     assert_one_line(err)
-    assert "turbo-int3" in err
+    assert "turbo-int3" in err and "native-fp32" in err and "small-bf16" in err  # the valid names
 
 
-def test_the_fast_path_does_a_fraction_of_the_work(tiny_stylizer):
+@pytest.mark.parametrize("old", ["full-fp32", "fast-bf16"])
+def test_a_path_by_its_old_name_is_one_line_naming_the_new_ones(old, capsys):
+    assert main(["bench", "--paths", old, "--no-live"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert_one_line(err)
+    assert old in err and "native-fp32" in err and "small-fp16" in err
+
+
+def test_the_small_path_does_a_fraction_of_the_work(tiny_stylizer):
     assert bench.processing_dims(640, 480, 160) == (213, 160)
     assert bench.processing_dims(640, 480, None) == (640, 480)
-    full = bench.model_gflop(tiny_stylizer, 640, 480)
-    fast = bench.model_gflop(tiny_stylizer, *bench.processing_dims(640, 480, bench.FAST_SIZE))
-    assert 290 < full < 300  # the issue's figure for 640x480
-    assert fast < full / 8
+    native = bench.model_gflop(tiny_stylizer, 640, 480)
+    small = bench.model_gflop(tiny_stylizer, *bench.processing_dims(640, 480, bench.SMALL_SIZE))
+    assert 290 < native < 300  # the issue's figure for 640x480
+    assert small < native / 8
 
 
 def test_the_peer_adapter_returns_what_the_peers_public_api_returns():

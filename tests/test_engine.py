@@ -98,7 +98,7 @@ def test_output_has_exactly_the_input_size(stylizer, style_a, h, w, size):
 
 
 def test_processing_below_the_frame_adds_the_frames_detail_back(stylizer, style_a):
-    """The fast path: the network works small, the result still carries the frame's fine detail."""
+    """The small path: the network works small, the result still carries the frame's fine detail."""
     sid = stylizer.add_style(style_a)
     rng = np.random.default_rng(3)
     frame = np.kron(rng.integers(0, 256, (24, 32, 3)), np.ones((4, 4, 1))).astype(np.uint8)  # 96x128 blocks

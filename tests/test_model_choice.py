@@ -130,11 +130,11 @@ def test_the_kiosk_config_refuses_another_model_in_one_line_naming_the_key(text)
 
 
 def _bench_one_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[dict], str]:
-    """bench on one tiny frame size, full-fp32 only, no live run: its JSON records and printout."""
+    """bench on one tiny frame size, native-fp32 only, no live run: its JSON records and printout."""
     import json
 
     out = tmp_path / "bench.json"
-    rc = main(["bench", "--sizes", "48x32", "--runs", "1", "--no-live", "--paths", "full-fp32",
+    rc = main(["bench", "--sizes", "48x32", "--runs", "1", "--no-live", "--paths", "native-fp32",
                "--json", str(out)])
     printed = capsys.readouterr().out
     assert rc == 0, printed
@@ -143,15 +143,15 @@ def _bench_one_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple
 
 def test_bench_times_both_models_in_one_run(fast_shipped, primed_home, tmp_path, capsys):
     records, printed = _bench_one_size(tmp_path, capsys)
-    assert [(r["model"], r["path"]) for r in records] == [("full", "full-fp32"), ("fast", "full-fp32")]
+    assert [(r["model"], r["path"]) for r in records] == [("full", "native-fp32"), ("fast", "native-fp32")]
     assert records[1]["gflop_per_frame"] < records[0]["gflop_per_frame"] / 8  # the student's smaller work
-    assert "fast  full-fp32" in printed and "full  full-fp32" in printed
+    assert "fast  native-fp32" in printed and "full  native-fp32" in printed
 
 
 def test_bench_notes_a_missing_fast_model_and_times_the_rest(fast_missing, primed_home, tmp_path, capsys):
     records, printed = _bench_one_size(tmp_path, capsys)
     assert "fast model: skipped (the fast model is not trained and shipped yet" in printed
-    assert [(r["model"], r["path"]) for r in records] == [("full", "full-fp32")]
+    assert [(r["model"], r["path"]) for r in records] == [("full", "native-fp32")]
 
 
 def test_bench_of_the_fast_model_alone_when_it_is_missing_is_one_line(fast_missing, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Detail-preserving upsampling: the fast path's answer to 'no blocky upscaling'."""
+"""Detail-preserving upsampling: the small path's answer to 'no blocky upscaling'."""
 from __future__ import annotations
 
 import numpy as np

@@ -15,9 +15,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, metavar="PATH", help="write the records as a JSON list")
     p.add_argument("--sizes", default="256x256,512x512,640x480,1280x720", help="comma-separated WxH list")
     p.add_argument("--paths", default="auto",
-                   help="comma-separated: full-fp32, full-bf16, fast-bf16, full-fp16 and fast-fp16 (CUDA); "
-                        "a fast path = the network below the frame's size plus detail upsampling (of either "
-                        "model, see --models); auto: all this machine runs")
+                   help="comma-separated: native-fp32, native-bf16, small-bf16, native-fp16 and small-fp16 "
+                        "(CUDA); native = the network at the frame's own size, small = the network below the "
+                        "frame's size plus detail upsampling (of either model, see --models); auto: all this "
+                        "machine runs")
     p.add_argument("--models", metavar="full,fast",
                    help="comma-separated models to time, each on every path: full (VGG-19) and fast (the "
                         "distilled student; a note says so when it is not shipped) (default: every model available)")
@@ -56,13 +57,14 @@ def _path_names(text: str) -> list[str]:
         names = [n.strip() for n in text.split(",") if n.strip()]
         for n in names:
             kind, _, precision = n.partition("-")
-            if kind not in ("full", "fast") or precision not in ("fp32", "bf16", "fp16"):
-                raise UserError(f"--paths: unknown path {n!r}; use full-fp32, full-bf16, fast-bf16, full-fp16...")
+            if kind not in ("native", "small") or precision not in ("fp32", "bf16", "fp16"):
+                raise UserError(f"--paths: unknown path {n!r}; use native-fp32, native-bf16, native-fp16, "
+                                "small-fp32, small-bf16 or small-fp16 (comma-separated)")
         return names
     cpu_half = "bf16" if cpu_supports_bf16() else "fp32"
-    names = ["full-fp32"] + (["full-bf16"] if cpu_half == "bf16" else []) + [f"fast-{cpu_half}"]
+    names = ["native-fp32"] + (["native-bf16"] if cpu_half == "bf16" else []) + [f"small-{cpu_half}"]
     if torch.cuda.is_available():
-        names += ["full-fp16", "fast-fp16"]
+        names += ["native-fp16", "small-fp16"]
     return names
 
 
@@ -139,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         if key not in peaks and (key[0] == "cpu" or torch.cuda.is_available()):
             peaks[key] = bench.matmul_peak(PRECISIONS[key[1]], key[0])
     print(", ".join(f"{dev} {precision} {gflops:.0f}" for (dev, precision), gflops in peaks.items()) + " GFLOP/s")
-    print(f"fast path: the network at {bench.FAST_SIZE} px short side, upsampled with the frame's detail")
+    print(f"small path: the network at {bench.SMALL_SIZE} px short side, upsampled with the frame's detail")
     print(bench.format_header())
     records = []
     stylizers: dict[tuple[str, str], Stylizer] = {}  # (model, path) -> its stylizer
@@ -152,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{model} {name}: skipped ({exc})")
                 continue
             stylizers[model, name] = stylizer
-            processing = bench.FAST_SIZE if name.startswith("fast") else None
+            processing = bench.SMALL_SIZE if name.startswith("small") else None
             records += bench.bench_model(name, stylizer, style, content, sizes, peaks[device, precision],
                                          runs=args.runs, processing=processing)
     if args.peer:
@@ -170,9 +172,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"\nlive pipeline on {video.name} scaled to 640x480 (capture thread -> engine -> sink):")
             for (model, name), stylizer in stylizers.items():
-                if name == "full-fp32" and sum(m == model for m, _ in stylizers) > 1:
+                if name == "native-fp32" and sum(m == model for m, _ in stylizers) > 1:
                     continue
-                size = "auto" if name.startswith("fast") else 256
+                size = "auto" if name.startswith("small") else 256
                 records.append(bench.bench_live(name, stylizer, style, video, size, args.live_seconds,
                                                 peaks[_device(name)], frame_size=(640, 480)))
     if args.json:

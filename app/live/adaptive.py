@@ -18,7 +18,7 @@ MIN_SIZE = 128
 PRESETS: tuple[int, ...] = (MIN_SIZE, 144, 160, 192, 224, 256, 320, 384, 448, 512, 576, 720, 1080)
 AUTO = "auto"  # the size choice that hands the processing size to the governor
 DEFAULT_SIZE = AUTO  # the window's and the kiosk's default: the largest preset that holds the target FPS
-DEFAULT_TARGET_FPS = 20.0  # fluid enough to feel live; what the fast path is measured against
+DEFAULT_TARGET_FPS = 20.0  # fluid enough to feel live; what the small path is measured against
 TARGET_FPS_RANGE = (1.0, 240.0)  # what --target-fps accepts
 START_SIZE = 160
 

@@ -18,7 +18,7 @@ from app.tools.flops import conv_flops
 
 STAGES = ("preprocess", "encode", "adain", "decode", "postprocess")
 DEFAULT_SIZES = ((256, 256), (512, 512), (640, 480), (1280, 720))
-FAST_SIZE = 160  # the fast path's processing short side in the table (live, 'auto' picks it)
+SMALL_SIZE = 160  # the small path's processing short side in the table (live, 'auto' picks it)
 
 
 @dataclass
@@ -125,7 +125,7 @@ def bench_model(name: str, stylizer: Stylizer, style: np.ndarray, content: np.nd
                 log: Callable[[str], None] = print) -> list[Record]:
     """Time one inference path at each frame size (content resized to that size).
 
-    ``processing``: the network's short side (the fast path works below the frame's size
+    ``processing``: the network's short side (the small path works below the frame's size
     and upsamples with the frame's detail); None: at the frame's own size.
     """
     import cv2
