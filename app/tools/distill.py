@@ -19,10 +19,11 @@ import numpy as np
 import torch
 
 from app import weights as weights_io
+from app.device import tune_for_fixed_sizes
 from app.errors import UserError
 from app.tools.quality import centre_square
-from app.tools.train import (ImageBank, decayed_lr, held_out, read_checkpoint, record_stretch, run_folder,
-                             step_until, warm_start_lr, write_checkpoint)
+from app.tools.train import (ImageBank, bf16_autocast, decayed_lr, held_out, read_checkpoint, record_stretch,
+                             run_folder, step_until, warm_start_lr, write_checkpoint)
 from models.student import STUDENT_WIDTH, FeatureMaps, distillation_loss, prune_from, student_encoder
 from models.vgg import Encoder
 
@@ -75,8 +76,7 @@ class Distiller:
         self.cfg = cfg
         self.encoder_id = encoder_id or weights_io.encoder_id(None)
         self.device = torch.device(cfg.device)
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
+        tune_for_fixed_sizes(self.device)  # fixed crop sizes
         torch.manual_seed(cfg.seed)
         self.student = student_encoder(cfg.width)
         prune_from(teacher, self.student)  # from the fp32 teacher, before it is cast
@@ -92,9 +92,9 @@ class Distiller:
         self.elapsed_s = 0.0
         self.contents, self.styles = contents, styles
 
-    def autocast(self):
+    def autocast(self) -> torch.autocast:
         """bf16 autocast on the distillation device when the config asks for it."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
+        return bf16_autocast(self.device, self.cfg.bf16)
 
     def loss(self, images: torch.Tensor) -> torch.Tensor:
         images = images.to(self.device).contiguous(memory_format=torch.channels_last)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.device import machine_name
+from app.device import machine_name, tune_for_fixed_sizes
 from app.errors import UserError, reason
 from app.images import image_files, load_folder, load_image, resize_to_fit, save_image
 from app.paths import atomic_write_bytes
@@ -113,6 +113,11 @@ def warm_start_lr(lr: float, step: int, warm_start_step: int | None, ramp: int) 
     if warm_start_step is None or ramp <= 0:
         return lr
     return lr * min(1.0, (step - warm_start_step + 1) / ramp)
+
+
+def bf16_autocast(device: torch.device, enabled: bool) -> torch.autocast:
+    """bf16 autocast on ``device`` when ``enabled`` (both trainers' ``bf16`` setting)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def record_stretch(path: Path, step: int, elapsed_s: float, device: torch.device, bf16: bool, route: str) -> None:
@@ -317,8 +322,7 @@ class Trainer:
         self.cfg = cfg
         self.encoder_id = encoder_id or weights_io.encoder_id(None)
         self.device = torch.device(cfg.device)
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
+        tune_for_fixed_sizes(self.device)  # fixed crop sizes
         # Frozen networks: bf16 weights run ~25% faster than autocasting fp32 ones.
         dtype = torch.bfloat16 if cfg.bf16 else torch.float32
         # The student's id names the file as the engine loads it: taken before the cast to bf16.
@@ -361,9 +365,9 @@ class Trainer:
         for avg, p in zip(self.ema.parameters(), self.decoder.parameters()):
             avg.lerp_(p.detach(), 1.0 - decay)
 
-    def autocast(self):
+    def autocast(self) -> torch.autocast:
         """bf16 autocast on the training device when the config asks for it (statistics stay fp32)."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
+        return bf16_autocast(self.device, self.cfg.bf16)
 
     @torch.no_grad()
     def style_targets(self, images: torch.Tensor) -> list[FeatureStats]:
