@@ -83,7 +83,8 @@ def machine_name(dev: torch.device) -> str:
 
 def tune_for_fixed_sizes(dev: torch.device) -> None:
     """On CUDA, let cuDNN time its kernels per input size and keep the fastest: worth it when the
-    networks see a few sizes over and over (training crops). Nothing elsewhere."""
+    networks see a few sizes over and over (training crops, the engine's processing sizes). Nothing
+    elsewhere."""
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
 

@@ -131,8 +131,7 @@ class Stylizer:
         self._style_images: dict[str, RGBImage] = {}
         self._matched: dict[str, tuple[torch.Tensor, torch.Tensor, FeatureStats]] = {}
         self._pinned: dict[tuple[int, ...], torch.Tensor] = {}
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed size presets: tuned once per size
+        devices.tune_for_fixed_sizes(self.device)  # processing-size presets: tuned once per size
 
     # ------------------------------------------------------------------ construction
 
