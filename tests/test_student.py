@@ -17,7 +17,9 @@ from app.errors import UserError
 from app.tools.flops import conv_flops
 from app.tools.train import ContentBank, ImageBank, StyleBank, TrainConfig, Trainer
 from conftest import assert_one_line
+from models.adain import adain
 from models.decoder import decoder
+from models.losses import content_loss
 from models.student import FeatureMaps, distillation_loss, prune_from, student_encoder
 from models.vgg import conv_layers
 
@@ -145,6 +147,39 @@ def test_the_students_decoder_works_in_the_students_space_and_vgg_measures_it(st
     assert len(t.style_bank.means) == 5 and t.content_bank.features.shape[1] == 128
     results = [t.step() for _ in range(4)]  # AdaIN and reconstruction batches alike
     assert all(np.isfinite(r.loss) for r in results) and any(r.recon is not None for r in results)
+
+
+def test_a_teacher_content_loss_is_what_eval_quality_measures(student_trainer, fresh_encoder):
+    """--teacher-content: the content loss in VGG's relu4_1 against the full model's AdaIN target,
+    from images and from a content bank alike."""
+    t = student_trainer
+    teacher = Trainer(replace(t.cfg, teacher_content=True), fresh_encoder(), t.contents, t.styles, source=t.source)
+    teacher.decoder.load_state_dict(t.decoder.state_dict())
+    content = t.contents.crops(2, 32, torch.Generator().manual_seed(3))
+    style = t.styles.crops(2, 32, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        targets = teacher.style_targets(style)
+        loss_c, _ = teacher.losses(content, targets)
+        own_c, _ = t.losses(content, targets)
+        out = teacher.decoder(adain(teacher.source(content), targets[-1]))
+        expected = content_loss(teacher.encoder(out), adain(teacher.encoder(content), targets[3]))
+        banked = torch.cat(teacher.content_features(content), 1)
+        from_bank, _ = teacher.losses(banked, targets, content_encoded=True)
+    assert banked.shape[1] == 128 + 512
+    assert float(loss_c) == pytest.approx(float(expected), rel=1e-5)
+    assert float(from_bank) == pytest.approx(float(loss_c), rel=1e-5)
+    assert float(own_c) != pytest.approx(float(loss_c), rel=1e-2)  # the student's own space is another measure
+    assert "VGG's relu4_1" in teacher.cfg.route()
+
+
+def test_teacher_content_without_a_student_is_one_clear_sentence(train_data, tmp_path, capsys, primed_home):
+    from app.cli import main
+
+    rc = main(["train", "--content-dir", str(train_data / "content"), "--style-dir", str(train_data / "style"),
+               "--out", str(tmp_path / "run"), "--teacher-content"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "--student" in err
+    assert_one_line(err)
 
 
 def test_the_students_decoder_exports_and_loads_with_its_input_width(student_trainer, tmp_path):

@@ -62,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train the fast student's decoder: AdaIN in this distilled encoder's relu4_1 "
                         "(`python main.py distill` makes it), VGG-19 still measuring the losses; the "
                         "decoder width follows the student's unless --decoder-width is given")
+    p.add_argument("--teacher-content", action="store_true",
+                   help="with --student: measure the content loss in VGG-19's relu4_1 against the full model's "
+                        "AdaIN target (what eval-quality measures) instead of in the student's own relu4_1")
     p.add_argument("--recon-weight", type=float, default=1.0,
                    help="scale of the reconstruction loss against the AdaIN objective's")
     p.add_argument("--style-augment", type=float, nargs="?", const=0.5, default=0.0, metavar="STRENGTH",
@@ -89,6 +92,8 @@ def config(args: argparse.Namespace):
         raise UserError("--recon-until and --recon-every must be >= 0 and --recon-weight positive")
     if args.warm_start_ramp < 0:
         raise UserError(f"--warm-start-ramp must be >= 0, got {args.warm_start_ramp}")
+    if args.teacher_content and not args.student:
+        raise UserError("--teacher-content is for a student's decoder: give --student FILE too")
     if not 0.0 <= args.style_augment <= 1.0:
         raise UserError(f"--style-augment must be in [0, 1], got {args.style_augment}")
     if not 0.0 <= args.ema_decay < 1.0:
@@ -112,6 +117,7 @@ def config(args: argparse.Namespace):
         recon_until=args.recon_until, recon_every=args.recon_every, recon_weight=args.recon_weight,
         style_bank=args.style_bank, content_bank=args.content_bank, device=str(device),
         student=str(args.student) if args.student else None, style_augment=args.style_augment,
+        teacher_content=args.teacher_content,
         holdout_content_dir=str(args.holdout_content_dir) if args.holdout_content_dir else None,
         holdout_style_dir=str(args.holdout_style_dir) if args.holdout_style_dir else None,
     )

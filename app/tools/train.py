@@ -77,6 +77,9 @@ class TrainConfig:
     content_bank: int = 0  # content relu4_1 precomputed for this many crops per content image (0: encode each batch)
     student: str | None = None  # a distilled student encoder file: AdaIN in its relu4_1, VGG stays the loss network
     style_augment: float = 0.0  # models.augment.StyleAugment strength for style crops (0: off, crops as before)
+    # A student's decoder: the content loss in VGG's relu4_1 against the full model's AdaIN target (what
+    # eval-quality measures) rather than in the student's own relu4_1 against its AdaIN target.
+    teacher_content: bool = False
 
     def is_reconstruction(self, step: int) -> bool:
         return step < self.recon_until or (self.recon_every > 0 and step % self.recon_every == 0)
@@ -95,6 +98,8 @@ class TrainConfig:
             parts.append("AdaIN objective")
         if self.style_augment:
             parts.append(StyleAugment(self.style_augment).describe())
+        if self.teacher_content:
+            parts.append("content loss in VGG's relu4_1 against the full model's target")
         return ", ".join(parts)
 
     def learning_rate(self, step: int) -> float:
@@ -250,7 +255,9 @@ class StyleBank:
 
 
 class ContentBank:
-    """Every content image's relu4_1 (bf16; the AdaIN encoder's) for ``per_image`` random crops.
+    """Every content image's relu4_1 (bf16; the AdaIN encoder's) for ``per_image`` random crops,
+    followed along the channels by VGG's relu4_1 when a student's decoder learns VGG's content
+    target (``Trainer.content_features`` splits them).
 
     An AdaIN step needs nothing else of its content crops, so sampling them here saves the
     content encoder pass (about a sixth of a step). Reconstruction batches still crop images:
@@ -270,7 +277,7 @@ class ContentBank:
         chunks = []
         for crops in _crop_batches(contents, size, per_image, gen, "content bank", progress):
             with trainer.autocast():
-                chunks.append(trainer.source(crops).to("cpu", torch.bfloat16))
+                chunks.append(torch.cat(trainer.content_features(crops), 1).to("cpu", torch.bfloat16))
         return cls(torch.cat(chunks))
 
     def sample(self, n: int, gen: torch.Generator, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -348,6 +355,7 @@ class Trainer:
         self.style_bank: StyleBank | None = None
         self.content_bank: ContentBank | None = None
         self.augment = StyleAugment(cfg.style_augment)
+        self.teacher_content = cfg.teacher_content and self.source is not self.encoder
 
     # ---------------------------------------------------------------- one step
 
@@ -380,6 +388,15 @@ class Trainer:
                 stats.append(calc_mean_std(self.source(images)))
         return stats
 
+    @torch.no_grad()
+    def content_features(self, content: torch.Tensor, encoded: bool = False) -> tuple[torch.Tensor, ...]:
+        """Content images' relu4_1 for AdaIN, then VGG's for a teacher content loss; ``encoded``:
+        ``content`` is a content bank's sample already (the two along the channels)."""
+        if encoded:
+            n = self.source.channels[-1]
+            return (content[:, :n], content[:, n:]) if self.teacher_content else (content,)
+        return (self.source(content), self.encoder(content)) if self.teacher_content else (self.source(content),)
+
     def losses(self, content: torch.Tensor, style: torch.Tensor | list[FeatureStats],
                decoder: nn.Module | None = None, content_encoded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(content loss, style loss) of ``decoder`` (default: the one being trained) on one batch;
@@ -389,12 +406,14 @@ class Trainer:
         if isinstance(style, torch.Tensor):
             style = self.style_targets(style)
         with self.autocast():
+            features = self.content_features(content, content_encoded)
             with torch.no_grad():
-                target = adain(content if content_encoded else self.source(content), style[-1])
+                target = adain(features[0], style[-1])
+                aim = adain(features[1], style[3]) if self.teacher_content else target
             image = (decoder or self.decoder)(target)
             out_taps = self.encoder.taps(image)
-            out_source = out_taps[-1] if self.source is self.encoder else self.source(image)
-        return content_loss(out_source, target), style_loss(out_taps, style[:4])
+            out = out_taps[-1] if self.source is self.encoder or self.teacher_content else self.source(image)
+        return content_loss(out, aim), style_loss(out_taps, style[:4])
 
     def reconstruction(self, images: torch.Tensor, decoder: nn.Module | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -569,12 +588,13 @@ def reconstruction_scores(trainer: Trainer, contents: list[torch.Tensor]) -> dic
 def bank_path(kind: type[StyleBank] | type[ContentBank], images: ImageBank, per_image: int, trainer: Trainer,
               out: Path) -> Path:
     """Where the run folder keeps a bank, named by a hash of what makes it: images, crop size,
-    crops per image, seed, encoders, and for styles the augmentation (only when on, so that the
-    banks of runs from before it keep their names)."""
+    crops per image, seed, encoders, for styles the augmentation and for contents the teacher's
+    features (each only when on, so that the banks of runs from before keep their names)."""
     cfg = trainer.cfg
     key = [cfg.size, per_image, cfg.seed, trainer.encoder_id, [(f.name, f.stat().st_size) for f in images.files]]
     key += [trainer.source_id] if trainer.source_id else []
     key += [["style_augment", cfg.style_augment]] if kind is StyleBank and trainer.augment.on else []
+    key += [["teacher_content"]] if kind is ContentBank and trainer.teacher_content else []
     digest = hashlib.sha256(json.dumps(key).encode())
     name = "style_bank" if kind is StyleBank else "content_bank"
     return out / f"{name}_{digest.hexdigest()[:12]}.pt"
