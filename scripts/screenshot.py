@@ -112,7 +112,7 @@ def main() -> int:
         window.close()
         shutil.rmtree(home, ignore_errors=True)
         return 0
-    pump(1.0)  # let the FPS figures settle
+    pump(15.0)  # let auto size settle (it starts at 160 px and steps up) and the FPS figures with it
     window.refresh_status()
     pump(0.1)
     args.readme_shot.parent.mkdir(parents=True, exist_ok=True)
