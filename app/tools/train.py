@@ -265,7 +265,7 @@ class ContentBank:
     """
 
     def __init__(self, features: torch.Tensor) -> None:
-        self.features = features  # (crops, 512, size/8, size/8) bf16
+        self.features = features  # (crops, C, size/8, size/8) bf16; C: 512, a student's 128, or 128 + 512
 
     def __len__(self) -> int:
         return self.features.shape[0]
@@ -281,7 +281,7 @@ class ContentBank:
         return cls(torch.cat(chunks))
 
     def sample(self, n: int, gen: torch.Generator, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """``n`` random banked relu4_1 maps (n, 512, h, w), channels_last on ``device``."""
+        """``n`` random banked rows (n, C, h, w) as built (see ``features``), channels_last on ``device``."""
         pick = torch.randint(len(self), (n,), generator=gen)
         return self.features[pick].to(device, dtype).contiguous(memory_format=torch.channels_last)
 
