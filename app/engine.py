@@ -34,6 +34,9 @@ Model = Literal["full", "fast"]
 # (AdaIN target (N, C, H, W) fp32, (rows, cols) of it that hold the picture) -> the target to
 # decode. The cells beyond them, at the bottom/right, come from the frame's padding.
 FeatureFilter = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
+# The decoded picture (RGB uint8, processing size) -> the picture to upsample and return. Runs
+# before the detail upsampling, so that its cost follows the processing size, not the frame's.
+PictureFilter = Callable[[np.ndarray], np.ndarray]
 STYLE_SIZE = 512  # style images are encoded with their long side at most this
 PAD_MULTIPLE = 8  # three poolings down, three upsamplings up
 
@@ -75,8 +78,8 @@ class Settings:
 class StylizerLike(Protocol):
     """What runs frames needs from :class:`Stylizer` (tests pass slow, failing or replaying fakes)."""
 
-    def stylize(self, frame: np.ndarray, settings: Settings,
-                features: FeatureFilter | None = None) -> np.ndarray: ...
+    def stylize(self, frame: np.ndarray, settings: Settings, features: FeatureFilter | None = None,
+                picture: PictureFilter | None = None) -> np.ndarray: ...
 
 
 def pick_model(choice: str, device: torch.device, fast_missing: str | None) -> Model:
@@ -303,22 +306,26 @@ class Stylizer:
     def decode(self, target: torch.Tensor) -> torch.Tensor:
         return self.decoder(target.to(self.dtype).contiguous(memory_format=self.memory_format))
 
-    def postprocess(self, out: torch.Tensor, prepared: _Prepared, settings: Settings) -> RGBImage:
+    def postprocess(self, out: torch.Tensor, prepared: _Prepared, settings: Settings,
+                    picture: PictureFilter | None = None) -> RGBImage:
         h, w = prepared.work.shape[-2:]
         rgb = out[:, :, :h, :w].float().clamp_(0.0, 1.0)
+        if picture is not None:
+            rgb = _from_u8(picture(_to_u8(rgb)), rgb.device)
         if rgb.shape[-2:] != prepared.full.shape[-2:]:
             rgb = upsample_with_detail(rgb, prepared.full, prepared.work, float(settings.detail))
         if settings.color == "luminance":
             rgb = preserve_luminance(rgb, prepared.full)
-        u8 = rgb.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)
-        return u8.contiguous().cpu().numpy()
+        return _to_u8(rgb)
 
     @torch.inference_mode()
-    def stylize(self, frame: RGBImage, settings: Settings, features: FeatureFilter | None = None) -> RGBImage:
+    def stylize(self, frame: RGBImage, settings: Settings, features: FeatureFilter | None = None,
+                picture: PictureFilter | None = None) -> RGBImage:
         """Stylize one RGB uint8 frame with ``settings``; the result has exactly the frame's size.
 
-        ``features`` may replace the AdaIN target before it is decoded (temporal
-        stabilisation blends in the previous frame's there).
+        ``features`` may replace the AdaIN target before it is decoded, ``picture`` the decoded
+        picture before it is upsampled to the frame's size (temporal stabilisation blends in the
+        previous frame's at both).
         """
         s = settings
         s.validate()
@@ -328,7 +335,17 @@ class Stylizer:
         if features is not None:
             h, w = prepared.work.shape[-2:]
             target = features(target, (-(-int(h) // PAD_MULTIPLE), -(-int(w) // PAD_MULTIPLE)))
-        return self.postprocess(self.decode(target), prepared, s)
+        return self.postprocess(self.decode(target), prepared, s, picture)
+
+
+def _to_u8(rgb: torch.Tensor) -> RGBImage:
+    """(1, 3, H, W) float [0, 1] -> (H, W, 3) uint8 on the host."""
+    u8 = rgb.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)
+    return u8.contiguous().cpu().numpy()
+
+
+def _from_u8(rgb: RGBImage, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1)[None].float().div_(255.0)
 
 
 def _resize_short_side(x: torch.Tensor, short: int | None) -> torch.Tensor:

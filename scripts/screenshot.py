@@ -62,8 +62,12 @@ def main() -> int:
     from app.ui.state import UiState
     from models.decoder import CONV_INDICES, decoder
 
+    make_stylizer = None  # the Model choice is live only for the shipped models, as in the real window
     if args.decoder or weights.DEFAULT_DECODER.is_file():
         stylizer = Stylizer.create(decoder=args.decoder, model=args.model)
+        if not args.decoder:
+            def make_stylizer(model: str) -> Stylizer:
+                return Stylizer.create(model=model)
     else:
         torch.manual_seed(0)
         print("the trained decoder is not in the checkout: using a random one (noise-like pictures)")
@@ -80,7 +84,8 @@ def main() -> int:
     names = library.names()
     app = application()
     state = UiState(styles=names[:1], overlay=True, size=args.size if args.size == "auto" else int(args.size))
-    window = build_window(stylizer, LiveOptions(source=args.source), library, state, save_on_close=False)
+    window = build_window(stylizer, LiveOptions(source=args.source), library, state, save_on_close=False,
+                          make_stylizer=make_stylizer)
     window.resize(window.default_size())  # the first window a user sees on a screen that holds it
     print(f"window at its default size: {window.width()}x{window.height()}")
     window.show()

@@ -18,7 +18,7 @@ import pytest
 
 from app.live.capture import Backoff, FrameFeed
 from app.live.sources import SourceError
-from app.engine import FeatureFilter, Settings
+from app.engine import FeatureFilter, PictureFilter, Settings
 
 from conftest import MEDIA, VIDEO  # noqa: F401 - re-exported; tests reach the files through conftest's ``media`` fixture
 
@@ -165,14 +165,16 @@ class FakeStylizer:
     def add_style(self, image: np.ndarray) -> str:
         return f"fake-{int(image.mean())}"
 
-    def stylize(self, frame: np.ndarray, settings: Settings, features: FeatureFilter | None = None) -> np.ndarray:
+    def stylize(self, frame: np.ndarray, settings: Settings, features: FeatureFilter | None = None,
+                picture: PictureFilter | None = None) -> np.ndarray:
         self.calls += 1
         self.threads.add(threading.current_thread().name)
         if self.delay:
             time.sleep(self.delay)
         if self.calls in self.fail_on:
             raise RuntimeError(f"boom on call {self.calls}")
-        return 255 - frame
+        out = 255 - frame
+        return picture(out) if picture is not None else out
 
 
 def feed_frames(feed: FrameFeed, frames: list[np.ndarray], period: float = 0.0) -> None:

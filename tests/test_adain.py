@@ -45,6 +45,19 @@ def test_calc_mean_std_matches_reference():
     torch.testing.assert_close(stats.std.double(), ref_std, rtol=1e-5, atol=0)
 
 
+def test_calc_mean_std_gives_the_same_statistics_with_and_without_gradients():
+    """Frames take a two-pass variance, training torch.var (for its backward): one answer, and it
+    differentiates."""
+    f = features(1, (2, 16, 40, 56)).relu() * 200 + 3  # relu4_1-like: non-negative, values in the hundreds
+    plain = calc_mean_std(f)
+    leaf = f.clone().requires_grad_(True)
+    tracked = calc_mean_std(leaf)
+    torch.testing.assert_close(tracked.mean.detach(), plain.mean, rtol=1e-6, atol=0)
+    torch.testing.assert_close(tracked.std.detach(), plain.std, rtol=1e-5, atol=0)
+    tracked.std.sum().backward()
+    assert leaf.grad is not None and torch.isfinite(leaf.grad).all() and leaf.grad.abs().sum() > 0
+
+
 def test_calc_mean_std_rejects_non_4d():
     with pytest.raises(ValueError, match="N, C, H, W"):
         calc_mean_std(torch.zeros(3, 4, 4))

@@ -71,7 +71,7 @@ def test_a_target_fps_must_be_positive():
 class SizedFake(FakeStylizer):
     """A fake engine whose time per frame follows the processing size."""
 
-    def stylize(self, frame: np.ndarray, settings: Settings, features=None) -> np.ndarray:
+    def stylize(self, frame: np.ndarray, settings: Settings, features=None, picture=None) -> np.ndarray:
         s = settings
         time.sleep(cost(s.size or 480, per_pixel=0.04 / 160 ** 2))
         return 255 - frame

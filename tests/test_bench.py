@@ -46,6 +46,26 @@ def test_a_path_by_its_old_name_is_one_line_naming_the_new_ones(old, capsys):
     assert old in err and "native-fp32" in err and "small-fp16" in err
 
 
+def test_the_live_rows_run_the_windows_stabiliser_and_say_so(tiny_stylizer, media):
+    """The window stylizes with steadiness 0.9 by default: so does bench's live pipeline, on a video."""
+    from conftest import VIDEO
+
+    lines: list[str] = []
+    style = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    rec = bench.bench_live("native-fp32", tiny_stylizer, style, VIDEO, 32, 1.0, 100.0, frame_size=(64, 48),
+                           stabilize=0.9, log=lines.append)
+    assert rec.live and rec.fps > 0 and (rec.width, rec.height) == (64, 48)
+    assert rec.extra["stabilize"] == 0.9 and rec.extra["processing_size"] == 32
+    assert "steadiness 0.9" in lines[0]
+
+
+def test_a_stabiliser_strength_outside_0_to_1_is_one_clear_line(capsys):
+    assert main(["bench", "--stabilize", "1.5", "--no-live"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert_one_line(err)
+    assert "--stabilize" in err and "1.5" in err
+
+
 def test_the_small_path_does_a_fraction_of_the_work(tiny_stylizer):
     assert bench.processing_dims(640, 480, 160) == (213, 160)
     assert bench.processing_dims(640, 480, None) == (640, 480)

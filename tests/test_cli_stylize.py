@@ -299,8 +299,8 @@ def test_variable_frame_rate_video_keeps_every_frame_at_its_time(cli, work):
 class _Identity:
     """A stand-in stylizer: returns the frame (only the timing is under test)."""
 
-    def stylize(self, rgb: np.ndarray, settings: object, features=None) -> np.ndarray:
-        return rgb
+    def stylize(self, rgb: np.ndarray, settings: object, features=None, picture=None) -> np.ndarray:
+        return picture(rgb) if picture is not None else rgb
 
 
 def test_a_video_without_timestamps_falls_back_to_its_nominal_rate(work):

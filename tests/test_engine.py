@@ -112,6 +112,29 @@ def test_processing_below_the_frame_adds_the_frames_detail_back(stylizer, style_
     assert sharpness(detailed) > 1.5 * sharpness(plain)
 
 
+def test_the_picture_filter_sees_the_processing_size_and_its_result_is_what_is_upsampled(stylizer, style_a):
+    """Temporal stabilisation blends pictures there: at the network's size, before the detail is added."""
+    sid = stylizer.add_style(style_a)
+    frame = np.random.default_rng(5).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    seen: list[np.ndarray] = []
+
+    def keep(rgb: np.ndarray) -> np.ndarray:
+        seen.append(rgb)
+        return rgb
+
+    small = Settings(styles=(sid,), size=32)
+    plain, through = stylizer.stylize(frame, small), stylizer.stylize(frame, small, picture=keep)
+    assert seen[0].shape == (32, 43, 3) and seen[0].dtype == np.uint8
+    assert np.abs(through.astype(int) - plain.astype(int)).max() <= 1  # only the 8-bit rounding at 32 px
+    native = Settings(styles=(sid,))
+    assert np.array_equal(stylizer.stylize(frame, native, picture=keep), stylizer.stylize(frame, native))
+    assert seen[-1].shape == frame.shape
+
+    grey = stylizer.stylize(frame, Settings(styles=(sid,), size=32, detail=0.0),
+                            picture=lambda rgb: np.full_like(rgb, 128))
+    assert grey.shape == frame.shape and np.abs(grey.astype(int) - 128).max() <= 1  # its result is upsampled
+
+
 @pytest.mark.parametrize("h, w", [(5, 40), (1, 1), (9, 3)])
 def test_tiny_frames_keep_their_size(stylizer, style_a, h, w):
     """Frames below the encoder's 16 px minimum are padded up to it and cropped back."""

@@ -143,11 +143,11 @@ class Die(BaseException):
 
 
 class DyingStylizer(FakeStylizer):
-    def stylize(self, frame, settings, features=None):
+    def stylize(self, frame, settings, features=None, picture=None):
         if self.calls == 2:
             self.calls += 1
             raise Die("driver gone")
-        return super().stylize(frame, settings, features)
+        return super().stylize(frame, settings, features, picture)
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")

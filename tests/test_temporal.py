@@ -111,13 +111,15 @@ class _Frames:
 
 
 class _Replay:
-    """A stand-in stylizer that returns prepared outputs in order (it leaves the feature filter unused)."""
+    """A stand-in stylizer that returns prepared outputs in order (it leaves the feature filter
+    unused; the picture filter sees each output, as the engine's would)."""
 
     def __init__(self, outputs: list[np.ndarray]) -> None:
         self.outputs = list(outputs)
 
-    def stylize(self, frame: np.ndarray, settings=None, features=None) -> np.ndarray:
-        return self.outputs.pop(0)
+    def stylize(self, frame: np.ndarray, settings=None, features=None, picture=None) -> np.ndarray:
+        out = self.outputs.pop(0)
+        return picture(out) if picture is not None else out
 
 
 def test_engine_worker_stabilises_and_resets_on_a_style_change() -> None:
@@ -176,13 +178,14 @@ def test_steady_blend_keeps_the_targets_channel_statistics() -> None:
 
 
 class _FeatureStylizer:
-    """Stands in for the engine: 'decodes' the (filtered) target by repeating its cells 8x."""
+    """Stands in for the engine: 'decodes' the (filtered) target by repeating its cells 8x (the
+    picture filter unused: these tests look at the feature stage)."""
 
     def __init__(self, targets: list) -> None:
         self.targets = list(targets)
         self.seen: list = []
 
-    def stylize(self, frame: np.ndarray, settings=None, features=None) -> np.ndarray:
+    def stylize(self, frame: np.ndarray, settings=None, features=None, picture=None) -> np.ndarray:
         target = self.targets.pop(0)
         h, w = frame.shape[:2]
         if features is not None:

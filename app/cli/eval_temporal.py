@@ -34,13 +34,13 @@ def run(args: argparse.Namespace) -> int:
     from app.cli.common import make_stylizer
     from app.engine import Settings
     from app.errors import UserError
+    from app.rules import check_alpha
     from app.styles import StyleLibrary
     from app.live.temporal import TemporalStabilizer, WarpingError
     from app.video_io import VideoReader
     from models.losses import style_loss
 
-    if not 0.0 <= args.stabilize <= 1.0:
-        raise UserError(f"--stabilize must be between 0 and 1, got {args.stabilize}")
+    check_alpha(args.stabilize, "--stabilize")  # a strength, in alpha's range
     library = StyleLibrary()
     styles = [library.resolve(s) for s in args.style]
     with VideoReader(args.video) as reader:

@@ -88,6 +88,7 @@ def options(args: argparse.Namespace):
     """Validate the command line (before any slow model load) into LiveOptions."""
     from app.errors import UserError
     from app.live.pipeline import LiveOptions
+    from app.rules import check_alpha
     from app.live.remote import DEFAULT_HOST
 
     styles = list(args.style or [])
@@ -97,8 +98,8 @@ def options(args: argparse.Namespace):
                      need_styles=False)
     if args.target_fps is not None:
         check_target_fps(args.target_fps, "--target-fps")
-    if args.stabilize is not None and not 0.0 <= args.stabilize <= 1.0:
-        raise UserError(f"--stabilize must be between 0 and 1, got {args.stabilize}")
+    if args.stabilize is not None:
+        check_alpha(args.stabilize, "--stabilize")  # a strength, in alpha's range
     if args.frames is not None and args.frames < 1:
         raise UserError(f"--frames must be at least 1, got {args.frames}")
     if args.record is not None and args.record.suffix.lower() not in (".mp4", ".mkv", ".mov", ".m4v"):

@@ -30,12 +30,12 @@ def run(args: argparse.Namespace) -> int:
 
     from app.errors import UserError
     from app.images import load_image
+    from app.rules import check_alpha
     from app.tools.offline import check_inputs, collect_inputs, plan_jobs, stylize_image, stylize_video
     from app.styles import StyleLibrary
 
     # Everything is validated before the (slow) model load and before any output exists.
-    if not 0.0 <= args.stabilize <= 1.0:
-        raise UserError(f"--stabilize must be between 0 and 1, got {args.stabilize}")
+    check_alpha(args.stabilize, "--stabilize")  # a strength, in alpha's range
     mix = parse_mix(args.mix, len(args.style))
     settings = checked_settings(tuple(args.style), mix, alpha=args.alpha, color=args.preserve_color, size=args.size)
     library = StyleLibrary()

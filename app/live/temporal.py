@@ -10,7 +10,9 @@ the decoder's textures. Both tools here follow pixels along optical flow (OpenCV
   flow per frame: before the decoder, the previous AdaIN target, warped onto the current
   frame, is blended into the new one (``models.temporal``: a steadier decoder input, the
   style's statistics kept exactly); after it, the previous *output*, warped, is blended
-  into the new picture with its local contrast kept. Occluded or mis-tracked pixels take
+  into the new picture with its local contrast kept, at the processing size (before the
+  engine upsamples with the frame's own detail, which does not flicker): its cost follows
+  the processing size, as the network's does. Occluded or mis-tracked pixels take
   the new frame alone, so moving objects leave no ghost trails. Strength 0 returns the
   per-frame output unchanged.
 """
@@ -137,10 +139,10 @@ class Motion:
 class TemporalStabilizer:
     """Causal, occlusion-aware, flow-guided blending of the past into each new frame.
 
-    :meth:`stylize` runs both stages around a stylizer that accepts a feature filter (the
-    engine): the AdaIN target is blended with the previous one (weight ``FEATURE_WEIGHT *
-    strength``) and the output with the previous output (``OUTPUT_WEIGHT * strength``),
-    keeping local contrast. Called on an already stylized frame (``__call__``), only the
+    :meth:`stylize` runs both stages inside a stylizer that accepts feature and picture
+    filters (the engine): the AdaIN target is blended with the previous one (weight
+    ``FEATURE_WEIGHT * strength``) and the decoded picture with the previous one
+    (``OUTPUT_WEIGHT * strength``), keeping local contrast. Called on an already stylized frame (``__call__``), only the
     output stage can run; it then blends harder (``max_weight * strength``), as an
     exponential average along motion trajectories. Either way new content appears at once.
     """
@@ -172,9 +174,9 @@ class TemporalStabilizer:
         if self.strength <= 0.0:
             return stylizer.stylize(frame_rgb, settings)
         motion = self._track(frame_rgb)
-        out = stylizer.stylize(frame_rgb, settings,
-                               features=lambda target, cells: self._blend_features(target, cells, motion))
-        return self._blend_output(out, motion, OUTPUT_WEIGHT, True)
+        return stylizer.stylize(frame_rgb, settings,
+                                features=lambda target, cells: self._blend_features(target, cells, motion),
+                                picture=lambda rgb: self._blend_output(rgb, motion, OUTPUT_WEIGHT, True))
 
     def __call__(self, content_rgb: np.ndarray, stylized_rgb: np.ndarray) -> np.ndarray:
         """The output stage alone, for frames stylized elsewhere."""

@@ -161,14 +161,16 @@ def format_record(r: Record) -> str:
 
 def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, size: int | str | None,
                seconds: float, peak: float, frame_size: tuple[int, int] | None = (640, 480),
-               target_fps: float | None = None, log: Callable[[str], None] = print) -> Record:
+               target_fps: float | None = None, stabilize: float = 0.0,
+               log: Callable[[str], None] = print) -> Record:
     """The live pipeline (capture thread -> engine worker -> sink) on a looping video file.
 
     ``frame_size``: the video is scaled and cropped to it, standing in for a camera of that
     size. ``size``: the processing short side, or "auto" (adaptive quality holding
     ``target_fps``). Latency is capture-to-result (the moment a display could show it);
     ``dropped`` counts captured frames the engine never took because it was busy with an
-    older one. The first seconds (warm-up, and the size search in auto) are not counted.
+    older one. ``stabilize``: the temporal stabiliser's strength (the window's steadiness; 0:
+    off). The first seconds (warm-up, and the size search in auto) are not counted.
     """
     import io
 
@@ -181,6 +183,7 @@ def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, si
     sid = stylizer.add_style(style)
     pipeline = LivePipeline(stylizer, source, settings=Settings(styles=(sid,)))
     pipeline.set_size(size, target_fps)
+    pipeline.stabilize = stabilize
     fw, fh = frame_size or (640, 360)
     with torch.inference_mode():  # warm-up: the timed frames are not cold starts
         warm = np.zeros((fh, fw, 3), np.uint8)
@@ -190,6 +193,8 @@ def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, si
         per_frame = max(1e-3, time.perf_counter() - t_warm)
     if size == AUTO:
         per_frame = 1.0 / pipeline.auto_target_fps
+    if source.fps:  # frames come no faster than the source gives them
+        per_frame = max(per_frame, 1.0 / source.fps)
     warmup = max(10, int(4.0 / per_frame))  # cold starts, and in auto the governor's search
     frames = max(10, int(seconds / per_frame))  # about ``seconds`` of running
     t0 = time.perf_counter()
@@ -204,11 +209,11 @@ def bench_live(name: str, stylizer: Stylizer, style: np.ndarray, video: Path, si
                  extra={"display_fps": summary.fps, "engine_ms": summary.engine_ms,
                         "latency_p95_ms": summary.latency_p95_ms, "dropped": summary.skipped,
                         "captured": summary.captured, "processing_size": pipeline.settings.size or 0,
-                        "adaptive": size == AUTO,
+                        "adaptive": size == AUTO, "stabilize": stabilize,
                         "seconds": round(elapsed, 1)})
     mode = " (auto)" if size == AUTO else ""
     log(f"{rec.model:<6}{rec.path:<22}{f'{w}x{h}':>10}{summary.latency_ms:9.1f}{summary.fps:7.2f}   processing "
-        f"{pipeline.settings.size or 'native'} px{mode}, engine {summary.engine_ms:.0f} ms, "
+        f"{pipeline.settings.size or 'native'} px{mode}, steadiness {stabilize:g}, engine {summary.engine_ms:.0f} ms, "
         f"p95 latency {summary.latency_p95_ms:.0f} ms, {summary.skipped} of {summary.captured} frames dropped")
     return rec
 
