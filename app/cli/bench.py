@@ -9,6 +9,29 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import NamedTuple
+
+KINDS = ("native", "small")
+
+
+class BenchPath(NamedTuple):
+    """An inference path, named KIND-PRECISION: native (the network at the frame's own size) or small
+    (at ``bench.SMALL_SIZE`` plus detail upsampling), on the device its precision runs on (fp16: CUDA)."""
+
+    kind: str
+    precision: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}-{self.precision}"
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.precision == "fp16" else "cpu"
+
+    @property
+    def small(self) -> bool:
+        return self.kind == "small"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,25 +73,27 @@ def _sizes(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _path_names(text: str) -> list[str]:
+def _paths(text: str) -> list[BenchPath]:
     import torch
 
-    from app.device import cpu_supports_bf16
+    from app.device import PRECISIONS, cpu_supports_bf16
     from app.errors import UserError
 
     if text != "auto":
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        for n in names:
+        paths = []
+        for n in (n.strip() for n in text.split(",") if n.strip()):
             kind, _, precision = n.partition("-")
-            if kind not in ("native", "small") or precision not in ("fp32", "bf16", "fp16"):
+            if kind not in KINDS or precision not in PRECISIONS:
                 raise UserError(f"--paths: unknown path {n!r}; use native-fp32, native-bf16, native-fp16, "
                                 "small-fp32, small-bf16 or small-fp16 (comma-separated)")
-        return names
+            paths.append(BenchPath(kind, precision))
+        return paths
     cpu_half = "bf16" if cpu_supports_bf16() else "fp32"
-    names = ["native-fp32"] + (["native-bf16"] if cpu_half == "bf16" else []) + [f"small-{cpu_half}"]
+    paths = [BenchPath("native", "fp32")] + ([BenchPath("native", "bf16")] if cpu_half == "bf16" else [])
+    paths.append(BenchPath("small", cpu_half))
     if torch.cuda.is_available():
-        names += ["native-fp16", "small-fp16"]
-    return names
+        paths += [BenchPath("native", "fp16"), BenchPath("small", "fp16")]
+    return paths
 
 
 def _model_names(text: str | None) -> list[str]:
@@ -105,11 +130,6 @@ def _model_files(model: str, args: argparse.Namespace) -> dict[str, object]:
     return {"model": "full", "vgg": args.vgg, "decoder": None if args.student else args.decoder}
 
 
-def _device(name: str) -> tuple[str, str]:
-    precision = name.partition("-")[2]
-    return ("cuda" if precision == "fp16" else "cpu"), precision
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -125,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
 
     sizes = _sizes(args.sizes)
     stabilize = DEFAULT_STRENGTH if args.stabilize is None else check_alpha(args.stabilize, "--stabilize")
-    paths = _path_names(args.paths)
+    paths = _paths(args.paths)
     models = _model_names(args.models)
     if args.peer:
         from app.tools import peer
@@ -143,32 +163,31 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no model left to time (see the note above)")
     print("matmul peak (same run): ", end="", flush=True)
     peaks: dict[tuple[str, str], float] = {}  # (device, precision) -> GFLOP/s, each measured once
-    for key in [_device(name) for name in paths] + ([("cpu", "fp32")] if args.peer else []):
+    for key in [(path.device, path.precision) for path in paths] + ([("cpu", "fp32")] if args.peer else []):
         if key not in peaks and (key[0] == "cpu" or torch.cuda.is_available()):
             peaks[key] = bench.matmul_peak(PRECISIONS[key[1]], key[0])
     print(", ".join(f"{dev} {precision} {gflops:.0f}" for (dev, precision), gflops in peaks.items()) + " GFLOP/s")
     print(f"small path: the network at {bench.SMALL_SIZE} px short side, upsampled with the frame's detail")
     print(bench.format_header())
     records = []
-    stylizers: dict[tuple[str, str], Stylizer] = {}  # (model, path) -> its stylizer
+    stylizers: dict[tuple[str, BenchPath], Stylizer] = {}  # (model, path) -> its stylizer
     for model in models:
-        for name in paths:
-            device, precision = _device(name)
+        for path in paths:
             try:
-                stylizer = Stylizer.create(device=device, precision=precision, **_model_files(model, args))
+                stylizer = Stylizer.create(device=path.device, precision=path.precision, **_model_files(model, args))
             except UserError as exc:
-                print(f"{model} {name}: skipped ({exc})")
+                print(f"{model} {path.name}: skipped ({exc})")
                 continue
-            stylizers[model, name] = stylizer
-            processing = bench.SMALL_SIZE if name.startswith("small") else None
-            records += bench.bench_model(name, stylizer, style, content, sizes, peaks[device, precision],
-                                         runs=args.runs, processing=processing)
+            stylizers[model, path] = stylizer
+            processing = bench.SMALL_SIZE if path.small else None
+            records += bench.bench_model(path.name, stylizer, style, content, sizes,
+                                         peaks[path.device, path.precision], runs=args.runs, processing=processing)
     if args.peer:
         records += bench.bench_peer(style, content, sizes, peaks["cpu", "fp32"], runs=args.runs)
-        for model, name in stylizers:
-            ratios = bench.fps_ratios(records, name, f"peer:{peer.NAME}", model)
+        for model, path in stylizers:
+            ratios = bench.fps_ratios(records, path.name, f"peer:{peer.NAME}", model)
             text = ", ".join(f"{w}x{h} {r:.2f}x" for (w, h), r in ratios.items())
-            print(f"{model} {name} vs {peer.NAME} (frames/s ratio, >1: ours faster): {text}")
+            print(f"{model} {path.name} vs {peer.NAME} (frames/s ratio, >1: ours faster): {text}")
     if not args.no_live:
         from app.paths import REPO_ROOT
 
@@ -177,12 +196,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"live pipeline: skipped (no video at {video}; pass --video)")
         else:
             print(f"\nlive pipeline on {video.name} scaled to 640x480 (capture thread -> engine -> sink):")
-            for (model, name), stylizer in stylizers.items():
-                if name == "native-fp32" and sum(m == model for m, _ in stylizers) > 1:
+            for (model, path), stylizer in stylizers.items():
+                if path.name == "native-fp32" and sum(m == model for m, _ in stylizers) > 1:
                     continue
-                size = "auto" if name.startswith("small") else 256
-                records.append(bench.bench_live(name, stylizer, style, video, size, args.live_seconds,
-                                                peaks[_device(name)], frame_size=(640, 480), stabilize=stabilize))
+                size = "auto" if path.small else 256
+                records.append(bench.bench_live(path.name, stylizer, style, video, size, args.live_seconds,
+                                                peaks[path.device, path.precision], frame_size=(640, 480),
+                                                stabilize=stabilize))
     if args.json:
         args.json.write_text(json.dumps([r.as_json() for r in records], indent=2) + "\n")
         print(f"wrote {args.json}")
