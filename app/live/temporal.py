@@ -142,9 +142,10 @@ class TemporalStabilizer:
     :meth:`stylize` runs both stages inside a stylizer that accepts feature and picture
     filters (the engine): the AdaIN target is blended with the previous one (weight
     ``FEATURE_WEIGHT * strength``) and the decoded picture with the previous one
-    (``OUTPUT_WEIGHT * strength``), keeping local contrast. Called on an already stylized frame (``__call__``), only the
-    output stage can run; it then blends harder (``max_weight * strength``), as an
-    exponential average along motion trajectories. Either way new content appears at once.
+    (``OUTPUT_WEIGHT * strength``), keeping local contrast. Called on an already stylized
+    frame (``__call__``), only the output stage can run; it then blends harder (``max_weight
+    * strength``), as an exponential average along motion trajectories. Either way new
+    content appears at once.
     """
 
     def __init__(self, strength: float = DEFAULT_STRENGTH, max_weight: float = 0.6,
