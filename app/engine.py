@@ -339,8 +339,9 @@ class Stylizer:
 
 
 def _to_u8(rgb: torch.Tensor) -> RGBImage:
-    """(1, 3, H, W) float [0, 1] -> (H, W, 3) uint8 on the host."""
-    u8 = rgb.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)
+    """(1, 3, H, W) float [0, 1] -> (H, W, 3) uint8 on the host; scales ``rgb`` in place (a frame-sized
+    temporary on the per-frame path: no copy)."""
+    u8 = rgb.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)
     return u8.contiguous().cpu().numpy()
 
 
