@@ -2,6 +2,7 @@
 VGG's filters, a distillation that learns and resumes, and a decoder trained in its space."""
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from dataclasses import replace
@@ -19,7 +20,7 @@ from app.tools.train import ContentBank, ImageBank, StyleBank, TrainConfig, Trai
 from conftest import assert_one_line
 from models.adain import adain
 from models.decoder import decoder
-from models.losses import content_loss
+from models.losses import content_loss, reconstruction_loss
 from models.student import FeatureMaps, distillation_loss, prune_from, student_encoder
 from models.vgg import conv_layers
 
@@ -172,6 +173,39 @@ def test_a_teacher_content_loss_is_what_eval_quality_measures(student_trainer, f
     assert "VGG's relu4_1" in teacher.cfg.route()
 
 
+def test_imitation_is_the_distance_to_the_full_models_picture_and_joins_the_step(student_trainer, fresh_encoder):
+    """--teacher-output: the student's picture against the full decoder's for the same pair (the
+    full model's AdaIN target in), measured as a reconstruction is; weighted into each AdaIN step."""
+    t = student_trainer
+    full = decoder(width=0.25, in_channels=512)  # the full model's input; slim only to keep the test fast
+    imitating = Trainer(replace(t.cfg, teacher_output=2.0, recon_every=0), fresh_encoder(), t.contents, t.styles,
+                        source=t.source, teacher=full)
+    assert imitating.teacher_content and "imitating the full model's picture (weight 2)" in imitating.cfg.route()
+    content = t.contents.crops(2, 32, torch.Generator().manual_seed(3))
+    style = t.styles.crops(2, 32, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        targets = imitating.style_targets(style)
+        loss_c, loss_s, imitation = imitating.objective(content, targets)
+        vgg_target = adain(imitating.encoder(content), targets[3])
+        mine = imitating.decoder(adain(imitating.source(content), targets[-1]))
+        model = imitating.teacher(vgg_target)
+        expected = reconstruction_loss(mine, model, imitating.encoder.taps(mine), imitating.encoder.taps(model))
+        assert [float(x) for x in imitating.losses(content, targets)] == [float(loss_c), float(loss_s)]
+    assert float(imitation) == pytest.approx(float(expected), rel=1e-5) and float(imitation) > 0
+    weights_before, batch_rng = copy.deepcopy(imitating.decoder.state_dict()), imitating.gen.get_state()
+    r = imitating.step()
+    imitating.decoder.load_state_dict(weights_before)  # the same weights and the same batch again
+    imitating.gen.set_state(batch_rng)
+    batch = imitating.contents.crops(2, 32, imitating.gen), imitating.style_crops(2)
+    with torch.no_grad():
+        *_, imitation = imitating.objective(*batch)
+    assert r.loss == pytest.approx(r.content + 10.0 * r.style + 2.0 * float(imitation), rel=1e-4)
+    plain = Trainer(replace(t.cfg, recon_every=0), fresh_encoder(), t.contents, t.styles, source=t.source, teacher=full)
+    assert plain.teacher is None  # no weight, no teacher: the objective as before
+    r = plain.step()
+    assert r.loss == pytest.approx(r.content + 10.0 * r.style, rel=1e-5)
+
+
 def test_teacher_content_without_a_student_is_one_clear_sentence(train_data, tmp_path, capsys, primed_home):
     from app.cli import main
 
@@ -179,6 +213,23 @@ def test_teacher_content_without_a_student_is_one_clear_sentence(train_data, tmp
                "--out", str(tmp_path / "run"), "--teacher-content"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "--student" in err
+    assert_one_line(err)
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--teacher-output", "1"], "--student"),
+    (["--student", "models/weights/student_fp16.pth", "--teacher-output", "-1"], "--teacher-output must be >= 0"),
+    (["--student", "models/weights/student_fp16.pth", "--teacher-output", "1",
+      "--teacher-decoder", "models/weights/student_decoder_fp16.pth"], "the teacher is the full model's"),
+])
+def test_imitation_flags_that_cannot_work_are_one_clear_sentence(flags, words, train_data, tmp_path, capsys,
+                                                                 primed_home):
+    from app.cli import main
+
+    rc = main(["train", "--content-dir", str(train_data / "content"), "--style-dir", str(train_data / "style"),
+               "--out", str(tmp_path / "run"), *flags])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and words in err
     assert_one_line(err)
 
 

@@ -65,6 +65,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher-content", action="store_true",
                    help="with --student: measure the content loss in VGG-19's relu4_1 against the full model's "
                         "AdaIN target (what eval-quality measures) instead of in the student's own relu4_1")
+    p.add_argument("--teacher-output", type=float, default=0.0, metavar="WEIGHT",
+                   help="with --student: also train its decoder to paint the full model's picture of each pair "
+                        "(pixels and VGG-19's features, weighted so; implies --teacher-content)")
+    p.add_argument("--teacher-decoder", type=Path, metavar="FILE",
+                   help="the full decoder --teacher-output imitates (default: the shipped one)")
     p.add_argument("--recon-weight", type=float, default=1.0,
                    help="scale of the reconstruction loss against the AdaIN objective's")
     p.add_argument("--style-augment", type=float, nargs="?", const=0.5, default=0.0, metavar="STRENGTH",
@@ -93,8 +98,11 @@ def config(args: argparse.Namespace):
         raise UserError("--recon-until and --recon-every must be >= 0 and --recon-weight positive")
     if args.warm_start_ramp < 0:
         raise UserError(f"--warm-start-ramp must be >= 0, got {args.warm_start_ramp}")
-    if args.teacher_content and not args.student:
-        raise UserError("--teacher-content is for a student's decoder: give --student FILE too")
+    if (args.teacher_content or args.teacher_output or args.teacher_decoder) and not args.student:
+        raise UserError("--teacher-content, --teacher-output and --teacher-decoder are for a student's decoder: "
+                        "give --student FILE too")
+    if args.teacher_output < 0:
+        raise UserError(f"--teacher-output must be >= 0, got {args.teacher_output}")
     if not 0.0 <= args.style_augment <= 1.0:
         raise UserError(f"--style-augment must be in [0, 1], got {args.style_augment}")
     if not 0.0 <= args.ema_decay < 1.0:
@@ -118,7 +126,8 @@ def config(args: argparse.Namespace):
         recon_until=args.recon_until, recon_every=args.recon_every, recon_weight=args.recon_weight,
         style_bank=args.style_bank, content_bank=args.content_bank, device=str(device),
         student=str(args.student) if args.student else None, style_augment=args.style_augment,
-        teacher_content=args.teacher_content,
+        teacher_content=args.teacher_content, teacher_output=args.teacher_output,
+        teacher_decoder=str(args.teacher_decoder) if args.teacher_decoder else None,
         holdout_content_dir=str(args.holdout_content_dir) if args.holdout_content_dir else None,
         holdout_style_dir=str(args.holdout_style_dir) if args.holdout_style_dir else None,
     )

@@ -80,6 +80,10 @@ class TrainConfig:
     # A student's decoder: the content loss in VGG's relu4_1 against the full model's AdaIN target (what
     # eval-quality measures) rather than in the student's own relu4_1 against its AdaIN target.
     teacher_content: bool = False
+    # A student's decoder: this weight times the distance of its picture to the full model's on the same
+    # pair (pixels and every VGG tap, as a reconstruction measures it); implies the teacher content loss.
+    teacher_output: float = 0.0
+    teacher_decoder: str | None = None  # the full decoder imitated (None: the shipped one)
 
     def is_reconstruction(self, step: int) -> bool:
         return step < self.recon_until or (self.recon_every > 0 and step % self.recon_every == 0)
@@ -98,8 +102,10 @@ class TrainConfig:
             parts.append("AdaIN objective")
         if self.style_augment:
             parts.append(StyleAugment(self.style_augment).describe())
-        if self.teacher_content:
+        if self.teacher_content or self.teacher_output:
             parts.append("content loss in VGG's relu4_1 against the full model's target")
+        if self.teacher_output:
+            parts.append(f"imitating the full model's picture (weight {self.teacher_output:g})")
         return ", ".join(parts)
 
     def learning_rate(self, step: int) -> float:
@@ -325,7 +331,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, encoder: Encoder, contents: ImageBank | None = None,
                  styles: ImageBank | None = None, encoder_id: str | None = None,
-                 source: Encoder | None = None) -> None:
+                 source: Encoder | None = None, teacher: nn.Module | None = None) -> None:
         self.cfg = cfg
         self.encoder_id = encoder_id or weights_io.encoder_id(None)
         self.device = torch.device(cfg.device)
@@ -355,7 +361,11 @@ class Trainer:
         self.style_bank: StyleBank | None = None
         self.content_bank: ContentBank | None = None
         self.augment = StyleAugment(cfg.style_augment)
-        self.teacher_content = cfg.teacher_content and self.source is not self.encoder
+        student = self.source is not self.encoder
+        self.teacher_content = (cfg.teacher_content or cfg.teacher_output > 0) and student
+        # The full model's decoder, whose picture a student's decoder learns to imitate.
+        self.teacher = None if teacher is None or not (student and cfg.teacher_output > 0) else (
+            teacher.eval().requires_grad_(False).to(self.device, dtype, memory_format=torch.channels_last))
 
     # ---------------------------------------------------------------- one step
 
@@ -402,9 +412,17 @@ class Trainer:
         """(content loss, style loss) of ``decoder`` (default: the one being trained) on one batch;
         ``content``: images, or their relu4_1 when ``content_encoded`` (from the content bank);
         ``style``: images, or their ``style_targets`` (from the style bank)."""
+        loss_c, loss_s, _ = self.objective(content, style, decoder, content_encoded, imitate=False)
+        return loss_c, loss_s
+
+    def objective(self, content: torch.Tensor, style: torch.Tensor | list[FeatureStats],
+                  decoder: nn.Module | None = None, content_encoded: bool = False, imitate: bool = True
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``losses`` and, with a teacher and ``imitate``, the distance to the full model's picture."""
         content = content.contiguous(memory_format=torch.channels_last)
         if isinstance(style, torch.Tensor):
             style = self.style_targets(style)
+        imitation = None
         with self.autocast():
             features = self.content_features(content, content_encoded)
             with torch.no_grad():
@@ -413,7 +431,12 @@ class Trainer:
             image = (decoder or self.decoder)(target)
             out_taps = self.encoder.taps(image)
             out = out_taps[-1] if self.source is self.encoder or self.teacher_content else self.source(image)
-        return content_loss(out, aim), style_loss(out_taps, style[:4])
+            if imitate and self.teacher is not None:
+                with torch.no_grad():
+                    model = self.teacher(aim)
+                    model_taps = self.encoder.taps(model)
+                imitation = reconstruction_loss(image, model, out_taps, model_taps, self.cfg.recon_pixel_weight)
+        return content_loss(out, aim), style_loss(out_taps, style[:4]), imitation
 
     def reconstruction(self, images: torch.Tensor, decoder: nn.Module | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -465,8 +488,10 @@ class Trainer:
             style: torch.Tensor | list[FeatureStats] = (
                 self.style_bank.sample(cfg.batch, self.gen, self.device) if self.style_bank is not None
                 else self.style_crops(cfg.batch))
-            loss_c, loss_s = self.losses(content, style, content_encoded=banked)
+            loss_c, loss_s, imitation = self.objective(content, style, content_encoded=banked)
             loss = loss_c + cfg.style_weight * loss_s
+            if imitation is not None:
+                loss = loss + cfg.teacher_output * imitation
         if not torch.isfinite(loss):
             raise RuntimeError(f"loss became {float(loss)} at step {self.step_count}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -682,6 +707,14 @@ def step_until(trainer: Steps, end: int, total: int, log_path: Path, checkpoint:
                 checkpoint()  # also on Ctrl-C or SIGTERM: nothing learnt is lost
 
 
+def full_decoder(path: str | None) -> nn.Module:
+    """The full model's decoder (VGG's relu4_1 in), for a student's decoder to imitate."""
+    net, meta = weights_io.load_decoder(Path(path) if path else None)
+    if int(meta.get("in_channels", 512)) != 512 or meta.get("student"):
+        raise UserError(f"{meta['source']}: a student's decoder; the teacher is the full model's (VGG-19's relu4_1 in)")
+    return net
+
+
 def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = None,
         encoder_id: str | None = None, progress: bool = True, stop_after: int | None = None,
         max_minutes: float | None = None,
@@ -692,8 +725,9 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
     out = run_folder(cfg.out_dir, CHECKPOINT, "training", resume)
     encoder = encoder or weights_io.load_encoder(None)
     source = weights_io.load_student(Path(cfg.student))[0] if cfg.student else None
+    teacher = full_decoder(cfg.teacher_decoder) if source is not None and cfg.teacher_output > 0 else None
     trainer = Trainer(cfg, encoder, ImageBank(cfg.content_dir, cfg.max_side, "content").to(cfg.device),
-                      ImageBank(cfg.style_dir, cfg.max_side, "style").to(cfg.device), encoder_id, source)
+                      ImageBank(cfg.style_dir, cfg.max_side, "style").to(cfg.device), encoder_id, source, teacher)
     if resume is not None:
         trainer.load(Path(resume))
     if cfg.style_bank:
