@@ -142,12 +142,12 @@ def primed_home(adain_home: Path, encoder_cache_file: Path) -> Path:
 # --------------------------------------------------------------------------- decoders
 
 
-def seeded_decoder(seed: int = 0, width: float = 1.0) -> torch.nn.Sequential:
+def seeded_decoder(seed: int = 0, width: float = 1.0, in_channels: int = 512) -> torch.nn.Sequential:
     """A reproducible random decoder whose output spreads around 0.5 (see module doc)."""
     from models.decoder import CONV_INDICES, decoder
 
     torch.manual_seed(seed)
-    net = decoder(width=width)
+    net = decoder(width=width, in_channels=in_channels)
     last = net[CONV_INDICES[-1]]
     with torch.no_grad():
         last.weight.mul_(12.0)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from app import weights
 from app.errors import UserError
-from app.tools.ship import CARD, RESUME, SAMPLES, SHIPPED, ship
+from app.tools.ship import CARD, FAST, RESUME, SAMPLES, SHIPPED, ship
 from app.tools.train import EXPORT, STRETCHES
 from conftest import REPO, assert_one_line, seeded_decoder, smooth_image
 
@@ -26,6 +26,9 @@ old status
 <!-- history -->
 | 0-10 | old row |
 <!-- /history -->
+<!-- student-history -->
+| 0-10 | old student row |
+<!-- /student-history -->
 """
 
 
@@ -41,7 +44,7 @@ def repo(tmp_path) -> Path:
     return root
 
 
-def _run(tmp_path: Path, decoder_source: Path | None, media: Path) -> Path:
+def _run(tmp_path: Path, decoder_source: Path | None, media: Path, student: bool = False) -> Path:
     """A finished run folder whose export is ``decoder_source`` (None: a random decoder)."""
     run = tmp_path / "run"
     holdout = tmp_path / "holdout"
@@ -59,7 +62,7 @@ def _run(tmp_path: Path, decoder_source: Path | None, media: Path) -> Path:
         meta = {k: v for k, v in meta.items() if k not in ("format", "source", "state_dict")}
         weights.save_decoder(net, run / EXPORT, **{**meta, "steps": 5200, "train_seconds": 7000})
     (run / "config.json").write_text(json.dumps({
-        "content_dir": "c", "style_dir": "s", "out_dir": str(run),
+        "content_dir": "c", "style_dir": "s", "out_dir": str(run), "student": "s.pth" if student else None,
         "holdout_content_dir": str(holdout / "content"), "holdout_style_dir": str(holdout / "style")}))
     (run / STRETCHES).write_text(json.dumps({"start_step": 5091, "start_elapsed_s": 6400, "machine": "test cpu",
                                              "precision": "fp32", "route": "test route"}) + "\n")
@@ -131,4 +134,34 @@ def test_shipping_refuses_a_run_without_a_decoder_or_from_another_encoder(repo, 
     weights.save_decoder(seeded_decoder(3), run / EXPORT, width=1.0, encoder_fingerprint="other")
     with pytest.raises(UserError, match="encoder") as info:
         ship(run, repo=repo, with_peer=False, say=lambda _: None)
+    assert_one_line(str(info.value))
+
+
+def test_a_students_decoder_lands_beside_the_student_measured_with_it(repo, tmp_path, media, primed_home):
+    """A `train --student` run: measured with the shipped student encoder, landed as the student's
+    decoder or its resume point, its row in the student's history; the full model's files untouched."""
+    from conftest import seeded_decoder as worse
+
+    shutil.copyfile(REPO / FAST.student, repo / FAST.student)
+    weights.save_decoder(worse(4, 0.25, 128), repo / FAST.shipped, width=0.25, in_channels=128)  # a random one
+    full_before = (repo / SHIPPED).read_bytes()
+    run = _run(tmp_path, REPO / FAST.shipped, media, student=True)
+    report = ship(run, repo=repo, size=64, say=lambda _: None)
+    assert report.shipped and report.peer is None, report.reason
+    assert (repo / FAST.shipped).read_bytes() == (run / EXPORT).read_bytes()
+    assert (repo / SHIPPED).read_bytes() == full_before and (repo / SAMPLES).read_bytes() == b"old sheet"
+    card = (repo / CARD).read_text()
+    assert "old status" in card and "| 0-10 | old row |\n<!-- /history -->" in card
+    rows = card.split("<!-- student-history -->\n")[1].split("<!-- /student-history -->")[0].splitlines()
+    assert rows[1].startswith("| 5,091-5,200 | test cpu, fp32 |") and rows[1].endswith(" dB | shipped |")
+
+    net, meta = weights.load_decoder(run / EXPORT)  # a worse one: the resume point
+    meta = {k: v for k, v in meta.items() if k not in ("format", "source", "state_dict")}
+    weights.save_decoder(worse(5, 0.25, 128), run / EXPORT, **{**meta, "steps": 5300})
+    report = ship(run, repo=repo, size=64, say=lambda _: None)
+    assert not report.shipped and (repo / FAST.resume).read_bytes() == (run / EXPORT).read_bytes()
+
+    weights.save_decoder(net, run / EXPORT, **{**meta, "student": "another encoder"})
+    with pytest.raises(UserError, match="land that encoder first") as info:
+        ship(run, repo=repo, size=64, say=lambda _: None)
     assert_one_line(str(info.value))

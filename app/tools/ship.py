@@ -7,6 +7,9 @@ inverts the encoder). The candidate replaces ``models/weights/decoder_fp16.pth``
 paper's objective, content + lambda * style, is lower. Otherwise it becomes the resume point
 (``decoder_resume_fp16.pth``, one file that each stretch overwrites) that the next stretch
 continues. Either way the model card gets the stretch's row in its history table.
+
+A fast student's decoder run (``train --student``) lands the same way beside the student's files,
+measured with the shipped student encoder at 320 px (its live goal's size) and without the peer.
 """
 from __future__ import annotations
 
@@ -36,6 +39,25 @@ HISTORY_MARK = "history"
 
 
 @dataclass(frozen=True)
+class Landing:
+    """Where a kind of run lands and how it is measured (paths relative to the project)."""
+
+    shipped: Path
+    resume: Path
+    size: int  # held-out centre squares are measured at this size
+    history_mark: str
+    status_mark: str | None  # the card's status block, rewritten when a decoder ships
+    samples: Path | None  # where the run's sample sheet goes when it ships
+    student: Path | None  # the student encoder the engine runs the decoder with
+    peer: bool  # the peer's figures beside ours
+
+
+FULL = Landing(SHIPPED, RESUME, EVAL_SIZE, HISTORY_MARK, STATUS_MARK, SAMPLES, None, True)
+FAST = Landing(Path("models/weights/student_decoder_fp16.pth"), Path("models/weights/student_decoder_resume_fp16.pth"),
+               320, "student-history", None, None, Path("models/weights/student_fp16.pth"), False)
+
+
+@dataclass(frozen=True)
 class Measurement:
     """One decoder on the held-out set, through the engine."""
 
@@ -59,11 +81,12 @@ class ShipReport:
 
 
 def measure(decoder: Path, contents: list[np.ndarray], styles: list[np.ndarray],
-            meter: quality.LossMeter, size: int = EVAL_SIZE) -> Measurement:
-    """The held-out figures of one decoder file, through the engine on this machine's default path."""
+            meter: quality.LossMeter, size: int = EVAL_SIZE, student: Path | None = None) -> Measurement:
+    """The held-out figures of one decoder file (a ``student``'s when given), through the engine on
+    this machine's default path."""
     from app.engine import Settings, Stylizer  # noqa: PLC0415 - torch start-up only when measuring
 
-    stylizer = Stylizer.create(decoder=decoder)
+    stylizer = Stylizer.create(decoder=decoder, student=student)
 
     def at_alpha(alpha: float) -> quality.PairStylizer:
         return lambda c, s: stylizer.stylize(c, Settings(styles=(stylizer.add_style(s),), alpha=alpha))
@@ -107,7 +130,7 @@ def _landed_stretches(run: Path, landed_ends: set[int]) -> list[dict]:
 
 
 def _history_row(run: Path, meta: dict, m: Measurement, peer_score: quality.Score | None, shipped: bool,
-                 landed_ends: set[int]) -> str:
+                 landed_ends: set[int], peer_column: bool = True) -> str:
     stretches = _landed_stretches(run, landed_ends)
     first = stretches[0] if stretches else {"start_step": 0, "start_elapsed_s": 0}
     machines = sorted({f"{s['machine']}, {s['precision']}" for s in stretches}) or ["?"]
@@ -118,7 +141,7 @@ def _history_row(run: Path, meta: dict, m: Measurement, peer_score: quality.Scor
     peer_text = f"{peer_score.content:.2f} / {peer_score.style:.2f}" if peer_score else "not measured"
     return (f"| {int(first['start_step']):,}-{int(meta.get('steps', 0)):,} | {'; '.join(machines)} | {rate} | "
             f"{steps:,} | {seconds / 3600:.2f} h | {route} | {m.content:.2f} / {m.style:.2f} | "
-            f"{m.recon_content:.2f} / {m.recon_psnr:.1f} dB | {peer_text} | "
+            f"{m.recon_content:.2f} / {m.recon_psnr:.1f} dB | {peer_text + ' | ' if peer_column else ''}"
             f"{'shipped' if shipped else 'resume point'} |\n")
 
 
@@ -139,26 +162,34 @@ def _status(meta: dict, m: Measurement, peer_score: quality.Score | None) -> str
 
 
 def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | None = None,
-         repo: Path = REPO, with_peer: bool = True, size: int = EVAL_SIZE,
+         repo: Path = REPO, with_peer: bool = True, size: int | None = None,
          say: Callable[[str], None] = print) -> ShipReport:
     """Measure the run's averaged decoder against the shipped one and land it as one or the other."""
     candidate = run / EXPORT
     if not candidate.is_file():
         raise UserError(f"{run}: no {EXPORT} in it (train first)")
     cfg = TrainConfig(**json.loads((run / "config.json").read_text()))
+    target = FAST if cfg.student else FULL
+    size = size or target.size
     contents = load_folder(Path(holdout_content or cfg.holdout_content_dir or ""), "held-out")
     styles = load_folder(Path(holdout_style or cfg.holdout_style_dir or ""), "held-out")
     _, meta = weights.load_decoder(candidate)  # refuses anything that does not load cleanly
     if meta.get("encoder_fingerprint") != weights.encoder_id(None):
         raise UserError(f"{candidate}: trained against encoder {meta.get('encoder_fingerprint')}, "
                         f"not the default {weights.encoder_id(None)}")
+    student = repo / target.student if target.student else None
+    if student is not None:
+        shipped_student = weights.fingerprint(weights.load_student(student)[0])
+        if meta.get("student") != shipped_student:
+            raise UserError(f"{candidate}: trained against student encoder {meta.get('student')}, not the shipped "
+                            f"{target.student} ({shipped_student}); land that encoder first")
     meter = quality.LossMeter(weights.default_encoder())
-    say(f"measuring {candidate} on {len(contents)} x {len(styles)} held-out pairs")
-    new = measure(candidate, contents, styles, meter, size)
-    shipped_path = repo / SHIPPED
-    old = measure(shipped_path, contents, styles, meter, size) if shipped_path.is_file() else None
+    say(f"measuring {candidate} on {len(contents)} x {len(styles)} held-out pairs at {size} px")
+    new = measure(candidate, contents, styles, meter, size, student)
+    shipped_path = repo / target.shipped
+    old = measure(shipped_path, contents, styles, meter, size, student) if shipped_path.is_file() else None
     peer_score = None
-    if with_peer and peer.available():
+    if target.peer and with_peer and peer.available():
         peer_score = quality.compare({peer.NAME: peer.PeerStylizer().stylize}, contents, styles, meter,
                                      size)[peer.NAME]
     lam = cfg.style_weight
@@ -171,24 +202,24 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
         reason = (f"objective {new.objective(lam):.2f} {verdict} the shipped file's {old.objective(lam):.2f} "
                   f"(content {new.content:.2f} vs {old.content:.2f}, style {new.style:.3f} vs {old.style:.3f}, "
                   f"alpha-0 PSNR {new.recon_psnr:.1f} vs {old.recon_psnr:.1f} dB)")
-    dest = repo / (SHIPPED if better else RESUME)
+    dest = repo / (target.shipped if better else target.resume)
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(candidate, dest)
     if better:
-        (repo / RESUME).unlink(missing_ok=True)  # the shipped file is now the one resume point
-        if (run / "samples.jpg").is_file():
-            shutil.copyfile(run / "samples.jpg", repo / SAMPLES)
+        (repo / target.resume).unlink(missing_ok=True)  # the shipped file is now the one resume point
+        if target.samples and (run / "samples.jpg").is_file():
+            shutil.copyfile(run / "samples.jpg", repo / target.samples)
     card_path = repo / CARD
     card = card_path.read_text()
-    if better:
-        card = _replace_between(card, STATUS_MARK, _status(meta, new, peer_score))
-    history = re.search(rf"<!-- {HISTORY_MARK} -->\n(.*?)<!-- /{HISTORY_MARK} -->", card, re.S)
+    if better and target.status_mark:
+        card = _replace_between(card, target.status_mark, _status(meta, new, peer_score))
+    history = re.search(rf"<!-- {target.history_mark} -->\n(.*?)<!-- /{target.history_mark} -->", card, re.S)
     rows = (history.group(1) if history else "").splitlines(keepends=True)
     ends = {end.replace(",", "") for _, end in map(_row_steps, rows)}
-    row = _history_row(run, meta, new, peer_score, better, {int(e) for e in ends if e.isdigit()})
+    row = _history_row(run, meta, new, peer_score, better, {int(e) for e in ends if e.isdigit()}, target.peer)
     start = _row_steps(row)[0]  # a stretch landed again (insurance, then final) keeps one row: the last
     rows = [r for r in rows if _row_steps(r)[0] != start]
-    card = _replace_between(card, HISTORY_MARK, "".join(rows) + row)
+    card = _replace_between(card, target.history_mark, "".join(rows) + row)
     card_path.write_text(card)
     say(("shipped " if better else "not shipped, kept as the resume point ") + f"{dest}: {reason}")
     return ShipReport(better, reason, new, old, peer_score, dest)
