@@ -185,7 +185,7 @@ def test_imitation_is_the_distance_to_the_full_models_picture_and_joins_the_step
     style = t.styles.crops(2, 32, torch.Generator().manual_seed(2))
     with torch.no_grad():
         targets = imitating.style_targets(style)
-        loss_c, loss_s, imitation = imitating.objective(content, targets)
+        loss_c, loss_s, imitation, _ = imitating.objective(content, targets)
         vgg_target = adain(imitating.encoder(content), targets[3])
         mine = imitating.decoder(adain(imitating.source(content), targets[-1]))
         model = imitating.teacher(vgg_target)
@@ -198,7 +198,7 @@ def test_imitation_is_the_distance_to_the_full_models_picture_and_joins_the_step
     imitating.gen.set_state(batch_rng)
     batch = imitating.contents.crops(2, 32, imitating.gen), imitating.style_crops(2)
     with torch.no_grad():
-        *_, imitation = imitating.objective(*batch)
+        imitation = imitating.objective(*batch).imitation
     assert r.loss == pytest.approx(r.content + 10.0 * r.style + 2.0 * float(imitation), rel=1e-4)
     plain = Trainer(replace(t.cfg, recon_every=0), fresh_encoder(), t.contents, t.styles, source=t.source, teacher=full)
     assert plain.teacher is None  # no weight, no teacher: the objective as before

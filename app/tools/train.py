@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -311,6 +311,15 @@ def _crop_batches(images: ImageBank, size: int, per_image: int, gen: torch.Gener
         yield crops.contiguous(memory_format=torch.channels_last)
 
 
+class Objective(NamedTuple):
+    """One batch's terms (each a mean over the batch) and the decoded pictures."""
+
+    content: torch.Tensor
+    style: torch.Tensor
+    imitation: torch.Tensor | None  # the distance to the full model's pictures (a student with a teacher)
+    image: torch.Tensor
+
+
 @dataclass
 class StepResult:
     step: int
@@ -412,13 +421,14 @@ class Trainer:
         """(content loss, style loss) of ``decoder`` (default: the one being trained) on one batch;
         ``content``: images, or their relu4_1 when ``content_encoded`` (from the content bank);
         ``style``: images, or their ``style_targets`` (from the style bank)."""
-        loss_c, loss_s, _ = self.objective(content, style, decoder, content_encoded, imitate=False)
-        return loss_c, loss_s
+        result = self.objective(content, style, decoder, content_encoded, imitate=False)
+        return result.content, result.style
 
     def objective(self, content: torch.Tensor, style: torch.Tensor | list[FeatureStats],
                   decoder: nn.Module | None = None, content_encoded: bool = False, imitate: bool = True
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """``losses`` and, with a teacher and ``imitate``, the distance to the full model's picture."""
+                  ) -> "Objective":
+        """``losses``, the decoded pictures and, with a teacher and ``imitate``, their distance to
+        the full model's pictures."""
         content = content.contiguous(memory_format=torch.channels_last)
         if isinstance(style, torch.Tensor):
             style = self.style_targets(style)
@@ -436,7 +446,7 @@ class Trainer:
                     model = self.teacher(aim)
                     model_taps = self.encoder.taps(model)
                 imitation = reconstruction_loss(image, model, out_taps, model_taps, self.cfg.recon_pixel_weight)
-        return content_loss(out, aim), style_loss(out_taps, style[:4]), imitation
+        return Objective(content_loss(out, aim), style_loss(out_taps, style[:4]), imitation, image)
 
     def reconstruction(self, images: torch.Tensor, decoder: nn.Module | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -488,10 +498,11 @@ class Trainer:
             style: torch.Tensor | list[FeatureStats] = (
                 self.style_bank.sample(cfg.batch, self.gen, self.device) if self.style_bank is not None
                 else self.style_crops(cfg.batch))
-            loss_c, loss_s, imitation = self.objective(content, style, content_encoded=banked)
+            result = self.objective(content, style, content_encoded=banked)
+            loss_c, loss_s = result.content, result.style
             loss = loss_c + cfg.style_weight * loss_s
-            if imitation is not None:
-                loss = loss + cfg.teacher_output * imitation
+            if result.imitation is not None:
+                loss = loss + cfg.teacher_output * result.imitation
         if not torch.isfinite(loss):
             raise RuntimeError(f"loss became {float(loss)} at step {self.step_count}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -584,13 +595,10 @@ def evaluate(trainer: Trainer, contents: list[np.ndarray], styles: list[np.ndarr
     for i, c in enumerate(cs):
         sheet[(i + 1) * tile:(i + 2) * tile, :tile] = to_rgb8(c)
         for j, s in enumerate(ss):
-            loss_c, loss_s = trainer.losses(c, s, decoder=trainer.ema)
-            lc.append(float(loss_c))
-            ls.append(float(loss_s))
-            with trainer.autocast():
-                target = adain(trainer.source(c), trainer.style_targets(s)[-1])
-                out = trainer.ema(target.contiguous(memory_format=torch.channels_last)).float()
-            sheet[(i + 1) * tile:(i + 2) * tile, (j + 1) * tile:(j + 2) * tile] = to_rgb8(out)
+            result = trainer.objective(c, s, decoder=trainer.ema, imitate=False)
+            lc.append(float(result.content))
+            ls.append(float(result.style))
+            sheet[(i + 1) * tile:(i + 2) * tile, (j + 1) * tile:(j + 2) * tile] = to_rgb8(result.image.float())
     trainer.decoder.train()
     return {"content": float(np.mean(lc)), "style": float(np.mean(ls)), **reconstruction_scores(trainer, cs)}, sheet
 
