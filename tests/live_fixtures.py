@@ -158,9 +158,13 @@ class FakeStylizer:
         self.fail_on = set(fail_on)
         self.calls = 0
         self.threads: set[str] = set()
+        self.forgotten: list[str] = []
 
     def has_style(self, sid: str) -> bool:
         return True
+
+    def forget_style(self, sid: str) -> None:
+        self.forgotten.append(sid)
 
     def add_style(self, image: np.ndarray) -> str:
         return f"fake-{int(image.mean())}"

@@ -33,6 +33,11 @@ class BenchPath(NamedTuple):
     def small(self) -> bool:
         return self.kind == "small"
 
+    @property
+    def peak_key(self) -> tuple[str, str]:
+        """(device, precision): what a matmul peak is measured for, once per run."""
+        return self.device, self.precision
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, metavar="PATH", help="write the records as a JSON list")
@@ -163,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no model left to time (see the note above)")
     print("matmul peak (same run): ", end="", flush=True)
     peaks: dict[tuple[str, str], float] = {}  # (device, precision) -> GFLOP/s, each measured once
-    for key in [(path.device, path.precision) for path in paths] + ([("cpu", "fp32")] if args.peer else []):
+    for key in [path.peak_key for path in paths] + ([("cpu", "fp32")] if args.peer else []):
         if key not in peaks and (key[0] == "cpu" or torch.cuda.is_available()):
             peaks[key] = bench.matmul_peak(PRECISIONS[key[1]], key[0])
     print(", ".join(f"{dev} {precision} {gflops:.0f}" for (dev, precision), gflops in peaks.items()) + " GFLOP/s")
@@ -181,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             stylizers[model, path] = stylizer
             processing = bench.SMALL_SIZE if path.small else None
             records += bench.bench_model(path.name, stylizer, style, content, sizes,
-                                         peaks[path.device, path.precision], runs=args.runs, processing=processing)
+                                         peaks[path.peak_key], runs=args.runs, processing=processing)
     if args.peer:
         records += bench.bench_peer(style, content, sizes, peaks["cpu", "fp32"], runs=args.runs)
         for model, path in stylizers:
@@ -201,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 size = "auto" if path.small else 256
                 records.append(bench.bench_live(path.name, stylizer, style, video, size, args.live_seconds,
-                                                peaks[path.device, path.precision], frame_size=(640, 480),
+                                                peaks[path.peak_key], frame_size=(640, 480),
                                                 stabilize=stabilize))
     if args.json:
         args.json.write_text(json.dumps([r.as_json() for r in records], indent=2) + "\n")

@@ -226,10 +226,9 @@ class KioskSession:
     def _forget(self, stylizer, entries: Sequence[PlaylistEntry]) -> None:
         """Engine thread: drop the statistics of styles no longer in the playlist (memory stays flat)."""
         used = {e.style_id for e in self.playlist.entries}
-        forget = getattr(stylizer, "forget_style", None)
         for e in entries:
-            if forget is not None and e.style_id not in used:
-                forget(e.style_id)
+            if e.style_id not in used:
+                stylizer.forget_style(e.style_id)
 
     def _check_day(self) -> None:
         """At the day's roll-over, visitors' captures from other days leave the playlist and the disk."""
