@@ -36,6 +36,7 @@ def test_bench_writes_one_record_per_path_and_size(primed_home, decoder_file, tm
     (["--paths", "full-fp32"], ["full-fp32", "native-fp32", "small-fp16"]),  # an old name: the new ones
     (["--paths", "fast-bf16"], ["fast-bf16", "native-fp32", "small-fp16"]),
     (["--stabilize", "1.5"], ["--stabilize", "1.5"]),  # a strength outside 0..1
+    (["--models", "full,turbo"], ["turbo", "--models"]),  # a model that does not exist
 ])
 def test_a_bad_argument_is_one_clear_line_naming_it(argv, named, capsys):
     assert main(["bench", *argv, "--no-live"]) == 2

@@ -161,13 +161,6 @@ def test_bench_of_the_fast_model_alone_when_it_is_missing_is_one_line(fast_missi
     assert_one_line(captured.err)
 
 
-def test_bench_refuses_an_unknown_model_in_one_line(capsys):
-    assert main(["bench", "--models", "full,turbo", "--no-live"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert_one_line(err)
-    assert "turbo" in err and "--models" in err
-
-
 def test_a_new_stylizer_takes_over_between_frames_with_the_styles_and_a_fresh_size_governor(tmp_path):
     from PIL import Image
 
