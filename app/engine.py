@@ -24,9 +24,10 @@ from app import device as devices
 from app.errors import UserError
 from app.images import RGBImage, resize_to_fit
 from app.paths import atomic_write_bytes, cache_dir
-from app.rules import COLOR_MODES, MODEL_CHOICES, check_alpha, check_mix_weights, check_processing_size
+from app.rules import (COLOR_MODES, MODEL_CHOICES, PALETTE_DEFAULTS, check_alpha, check_mix_weights,
+                       check_processing_size)
 from models.adain import FeatureStats, adain, adain_masked, blend_alpha, calc_mean_std, mix_stats
-from models.color import color_stats, match_color, preserve_luminance
+from models.color import Palette, color_stats, match_color, mix_palettes, palette_of, preserve_luminance, pull_palette
 from models.upsample import upsample_with_detail
 
 ColorMode = Literal["none", "luminance", "histogram"]
@@ -51,6 +52,7 @@ class Settings:
     color: ColorMode = "none"
     size: int | None = None  # processing short side in pixels; None: the frame's own
     detail: float = 1.0  # below the frame's size: content detail added back when upsampling (0: bilinear)
+    palette: float | None = None  # pull to the painting's RGB palette, 0..1 (None: the model's default)
     mask: np.ndarray | None = field(default=None, compare=False)  # (H, W) in [0, 1]
 
     def validate(self, names: Mapping[str, str] | None = None, *, need_styles: bool = True) -> None:
@@ -69,6 +71,8 @@ class Settings:
             raise UserError(f"unknown colour mode {self.color!r}; use one of {', '.join(COLOR_MODES)}")
         if self.size is not None:
             check_processing_size(self.size, names.get("size", "processing size"))
+        if self.palette is not None:
+            check_alpha(float(self.palette), names.get("palette", "palette"))
         if not 0.0 <= float(self.detail) <= 2.0:
             raise UserError(f"detail must be between 0 and 2, got {self.detail}")
         if self.mask is not None and len(self.styles) > 2:
@@ -132,6 +136,7 @@ class Stylizer:
         self.stats_dir = stats_dir
         self._stats: dict[str, FeatureStats] = {}
         self._style_images: dict[str, RGBImage] = {}
+        self._palettes: dict[str, Palette] = {}
         self._matched: dict[str, tuple[torch.Tensor, torch.Tensor, FeatureStats]] = {}
         self._pinned: dict[tuple[int, ...], torch.Tensor] = {}
         devices.tune_for_fixed_sizes(self.device)  # processing-size presets: tuned once per size
@@ -185,6 +190,7 @@ class Stylizer:
         if sid in self._stats:
             return sid
         self._style_images[sid] = image
+        self._palettes[sid] = palette_of(self._to_tensor(image))
         stats = self._load_stats(sid)
         if stats is None:
             stats = self.encode_stats(self._to_tensor(image))
@@ -200,6 +206,7 @@ class Stylizer:
         kiosk's captures, must not pile up in a process that runs for weeks."""
         self._stats.pop(sid, None)
         self._style_images.pop(sid, None)
+        self._palettes.pop(sid, None)
         self._matched.pop(sid, None)
 
     def style_stats(self, sid: str) -> FeatureStats:
@@ -306,10 +313,26 @@ class Stylizer:
     def decode(self, target: torch.Tensor) -> torch.Tensor:
         return self.decoder(target.to(self.dtype).contiguous(memory_format=self.memory_format))
 
+    def palette_strength(self, settings: Settings) -> float:
+        """How far this frame's picture moves to the painting's palette: none where the content's
+        colours are kept or a mask splits the picture, else the setting (or the model's default)
+        scaled by alpha (alpha 0 is the photo's own picture)."""
+        if settings.color != "none" or settings.mask is not None:
+            return 0.0
+        strength = PALETTE_DEFAULTS[self.model] if settings.palette is None else settings.palette
+        return float(strength) * float(settings.alpha)
+
+    def _palette(self, settings: Settings) -> Palette:
+        palettes = [self._palettes[s] for s in settings.styles]
+        return palettes[0] if len(palettes) == 1 else mix_palettes(palettes, settings.weights or (1.0,) * len(palettes))
+
     def postprocess(self, out: torch.Tensor, prepared: _Prepared, settings: Settings,
                     picture: PictureFilter | None = None) -> RGBImage:
         h, w = prepared.work.shape[-2:]
         rgb = out[:, :, :h, :w].float().clamp_(0.0, 1.0)
+        strength = self.palette_strength(settings)
+        if strength > 0.0:
+            rgb = pull_palette(rgb, self._palette(settings), strength)
         if picture is not None:
             rgb = _from_u8(picture(_to_u8(rgb)), rgb.device)
         if rgb.shape[-2:] != prepared.full.shape[-2:]:

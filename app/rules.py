@@ -16,6 +16,9 @@ ALPHA_RANGE = (0.0, 1.0)  # style strength: 0 (content) to 1 (full style)
 PROCESSING_SIZE_RANGE = (32, 4096)  # processing short side in pixels
 MODELS: tuple[str, ...] = ("full", "fast")  # full: VGG-19, best quality; fast: the distilled student, live on a CPU
 MODEL_CHOICES: tuple[str, ...] = ("auto", *MODELS)  # auto: app.engine.pick_model's rule
+# How far each model's picture is pulled to the painting's RGB palette unless told (Settings.palette):
+# the lowest content + 10 x style on 5 x 5 training pairs at 320 px (models/MODEL_CARD.md).
+PALETTE_DEFAULTS: dict[str, float] = {"full": 0.25, "fast": 0.5}
 
 
 def is_alpha(value: object) -> bool:

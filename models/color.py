@@ -4,8 +4,14 @@ Artistic Style Transfer", 2016). Images are float RGB tensors in [0, 1], shape (
 - Luminance-only: stylize, then keep the content's chroma (YCbCr, BT.601).
 - Colour-statistics matching: recolour the *style* image so its RGB mean and covariance
   equal the content's, then stylize with it.
+
+And the opposite pull, towards the painting: the decoder matches the style's feature statistics
+only so far (the fast student's 128-channel relu4_1 carries less colour than VGG's 512), so the
+stylized picture is moved part of the way to its recolouring with the painting's RGB palette.
 """
 from __future__ import annotations
+
+from typing import NamedTuple, Sequence
 
 import torch
 
@@ -50,14 +56,53 @@ def _sqrtm(cov: torch.Tensor, inverse: bool = False) -> torch.Tensor:
     return (vecs @ torch.diag(vals ** power) @ vecs.T).float()
 
 
-def match_color(source: torch.Tensor, target_mean: torch.Tensor, target_cov: torch.Tensor) -> torch.Tensor:
+def match_color(source: torch.Tensor, target_mean: torch.Tensor, target_cov: torch.Tensor,
+                eps: float = 1e-5) -> torch.Tensor:
     """Affinely recolour ``source`` so its RGB mean/covariance equal the target's.
 
-    x' = C_t^1/2 C_s^-1/2 (x - mu_s) + mu_t, the symmetric ("image analogies") form.
+    x' = C_t^1/2 C_s^-1/2 (x - mu_s) + mu_t, the symmetric ("image analogies") form. ``eps`` is
+    added to the source's variances: it bounds the gain on a nearly flat source.
     """
     shape = source.shape
-    mean_s, cov_s = color_stats(source)
+    mean_s, cov_s = color_stats(source, eps)
     transform = _sqrtm(target_cov) @ _sqrtm(cov_s, inverse=True)
     pixels = source.float().reshape(3, -1)
     out = transform @ (pixels - mean_s[:, None]) + target_mean[:, None]
     return out.reshape(shape).clamp(0.0, 1.0)
+
+
+class Palette(NamedTuple):
+    """An image's RGB mean (3,) and covariance (3, 3), fp32: all palette matching needs of it."""
+
+    mean: torch.Tensor
+    cov: torch.Tensor
+
+
+def palette_of(rgb: torch.Tensor) -> Palette:
+    return Palette(*color_stats(rgb))
+
+
+def mix_palettes(palettes: Sequence[Palette], weights: Sequence[float]) -> Palette:
+    """The palette of the images' pixels pooled in proportion to ``weights`` (normalised)."""
+    w = torch.tensor([float(x) for x in weights], dtype=torch.float32)
+    w = w / w.sum()
+    mean = sum(wi * p.mean for wi, p in zip(w.tolist(), palettes))
+    second = sum(wi * (p.cov + torch.outer(p.mean, p.mean)) for wi, p in zip(w.tolist(), palettes))
+    return Palette(mean, second - torch.outer(mean, mean))
+
+
+PALETTE_FLOOR = 1e-3  # variance added to the picture's: a flat picture (std < ~0.03) is not blown up
+
+
+def pull_palette(rgb: torch.Tensor, palette: Palette, strength: float) -> torch.Tensor:
+    """``rgb`` (1, 3, H, W) moved ``strength`` (0..1) of the way to its recolouring with ``palette``:
+    one affine map per picture, (1 - k) x + k (T (x - mu_s) + mu_t), then clamped to [0, 1]."""
+    if strength <= 0.0:
+        return rgb
+    mean_s, cov_s = color_stats(rgb[..., ::2, ::2], PALETTE_FLOOR)  # a quarter of the pixels: the same statistics
+    transform = _sqrtm(palette.cov) @ _sqrtm(cov_s, inverse=True)
+    k = float(strength)
+    matrix = torch.lerp(torch.eye(3, device=rgb.device), transform, k)
+    offset = k * (palette.mean - transform @ mean_s)
+    out = torch.einsum("ij,njhw->nihw", matrix, rgb.float()) + offset[None, :, None, None]
+    return out.clamp_(0.0, 1.0)

@@ -9,7 +9,7 @@ from app.errors import UserError
 from app.rules import MODEL_CHOICES, check_mix_weights
 
 # The command line's names for the settings' fields, in Settings.validate()'s messages.
-OPTION_NAMES = {"alpha": "--alpha", "weights": "--mix weights", "size": "--size"}
+OPTION_NAMES = {"alpha": "--alpha", "weights": "--mix weights", "size": "--size", "palette": "--palette"}
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,12 +66,12 @@ def parse_mix(text: str | None, n_styles: int) -> tuple[float, ...]:
 
 
 def checked_settings(styles: tuple[str, ...], mix: tuple[float, ...], *, alpha: float, color: str,
-                     size: int | None, need_styles: bool = True):
+                     size: int | None, palette: float | None = None, need_styles: bool = True):
     """The command line's settings as an app.engine.Settings, validated (messages name the options).
     ``styles`` are names here; the engine's style ids replace them once the model has loaded."""
     from app.engine import Settings
 
-    settings = Settings(styles=tuple(styles), weights=tuple(mix), alpha=alpha, color=color, size=size)
+    settings = Settings(styles=tuple(styles), weights=tuple(mix), alpha=alpha, color=color, size=size, palette=palette)
     settings.validate(OPTION_NAMES, need_styles=need_styles)
     return settings
 
