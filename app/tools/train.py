@@ -426,7 +426,7 @@ class Trainer:
 
     def objective(self, content: torch.Tensor, style: torch.Tensor | list[FeatureStats],
                   decoder: nn.Module | None = None, content_encoded: bool = False, imitate: bool = True
-                  ) -> "Objective":
+                  ) -> Objective:
         """``losses``, the decoded pictures and, with a teacher and ``imitate``, their distance to
         the full model's pictures."""
         content = content.contiguous(memory_format=torch.channels_last)
