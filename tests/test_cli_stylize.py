@@ -387,6 +387,8 @@ def _make_input(case: str, work: Path) -> tuple[list, Path]:
         return [content, *style], work / "out" / "result.mp4"
     if case == "alpha 1.5":
         return [content, *style, "--alpha", "1.5"], out
+    if case == "palette 1.5":
+        return [content, *style, "--palette", "1.5"], out
     if case == "mix count":
         return [content, *style, "--mix", "0.5,0.3,0.2"], out
     if case == "mix negative":
@@ -419,6 +421,7 @@ BAD_CASES = {
     "output under a file": "file.txt",
     "image to video output": "image output",
     "alpha 1.5": "alpha",
+    "palette 1.5": "--palette must be between 0 and 1",
     "mix count": "--mix",
     "mix negative": "non-negative",
     "unknown style": "no style named",

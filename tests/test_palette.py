@@ -80,3 +80,12 @@ def test_a_palette_outside_0_to_1_is_one_line_naming_it():
         Settings(styles=("s",), palette=1.5).validate({"palette": "--palette"})
     assert_one_line(str(info.value))
     assert "--palette" in str(info.value) and "1.5" in str(info.value)
+
+
+def test_live_refuses_a_palette_outside_0_to_1_in_one_line(capsys):
+    from app.cli import main
+
+    assert main(["live", "--no-window", "--palette", "-0.2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert_one_line(err)
+    assert "--palette" in err and "-0.2" in err

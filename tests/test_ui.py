@@ -20,6 +20,7 @@ from app.live.adaptive import PRESETS
 from app.live.pipeline import LiveOptions, LivePipeline
 from app.live.sources import FileSource
 from app.paths import pictures_dir, videos_dir
+from app.rules import PALETTE_DEFAULTS
 from app.styles import StyleLibrary
 from app.ui.app import build_window, exec_until_closed
 from app.ui.help import QUIT_KEY, hotkeys_html
@@ -120,6 +121,18 @@ def test_alpha_slider_changes_the_following_frames(qtbot, make_window):
     window.controls.alpha_slider.setValue(0)
     assert window.controls.alpha_label.text().endswith("0.00")
     after = next_result(qtbot, window, lambda r: r.settings.alpha == 0.0)
+    assert changed_by_settings(window, after, first.settings) > 0.5
+
+
+def test_the_palette_slider_starts_at_the_models_default_and_changes_the_following_frames(qtbot, make_window):
+    window = make_window()
+    first = next_result(qtbot, window)
+    c = window.controls
+    assert first.settings.palette is None and window.state.palette is None  # untouched: the model's own
+    assert c.palette_slider.value() == round(100 * PALETTE_DEFAULTS[window.model])
+    c.palette_slider.setValue(100)
+    assert c.palette_label.text().endswith("1.00") and window.state.palette == 1.0
+    after = next_result(qtbot, window, lambda r: r.settings.palette == 1.0)
     assert changed_by_settings(window, after, first.settings) > 0.5
 
 
@@ -240,19 +253,21 @@ def test_style_alpha_source_and_geometry_persist(qtbot, tiny_stylizer, library):
     names = window.gallery.names()
     window.select_styles([names[2]])
     window.set_alpha(0.4)
+    window.controls.palette_slider.setValue(30)
     fit, screen = window.panel_fit_size(), window.screen().availableGeometry().size()
     window.resize(min(fit.width() + 60, screen.width()), min(fit.height() + 10, screen.height() - 40))
     size = window.size()  # larger than the panel needs: kept as it is
     window.close()
     saved = load_state()
     assert state_path().is_file()
-    assert saved.styles == [names[2]] and saved.alpha == pytest.approx(0.4)
+    assert saved.styles == [names[2]] and saved.alpha == pytest.approx(0.4) and saved.palette == pytest.approx(0.3)
     assert saved.source == str(VIDEO) and saved.geometry
     again = build_window(tiny_stylizer, LiveOptions(), library, save_on_close=False)
     qtbot.addWidget(again)
     try:
         assert again.gallery.selected_names() == [names[2]]
-        assert again.controls.alpha == pytest.approx(0.4)
+        assert again.controls.alpha == pytest.approx(0.4) and again.controls.palette_slider.value() == 30
+        qtbot.waitUntil(lambda: again.pipeline.worker.settings.palette == 0.3, timeout=TIMEOUT_MS)
         assert isinstance(again.pipeline.source, FileSource)
         assert abs(again.width() - size.width()) <= 4 and abs(again.height() - size.height()) <= 4
     finally:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from app.errors import UserError
-from app.rules import MODEL_CHOICES, check_mix_weights
+from app.rules import MODEL_CHOICES, PALETTE_DEFAULTS, check_mix_weights
 
 # The command line's names for the settings' fields, in Settings.validate()'s messages.
 OPTION_NAMES = {"alpha": "--alpha", "weights": "--mix weights", "size": "--size", "palette": "--palette"}
@@ -34,7 +34,7 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_style_arguments(p: argparse.ArgumentParser, required: bool = False,
                         overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-    """--style, --mix, --alpha, --preserve-color, --size. ``overrides`` replaces an option's keyword
+    """--style, --mix, --alpha, --preserve-color, --palette, --size. ``overrides`` replaces an option's keyword
     arguments by its dest (the live command's defaults come from the window's memory, for example:
     ``{"alpha": {"default": None, "help": ...}}``)."""
     overrides = overrides or {}
@@ -49,6 +49,11 @@ def add_style_arguments(p: argparse.ArgumentParser, required: bool = False,
     add("--alpha", dest="alpha", type=float, default=1.0, help="content (0) to style (1) strength")
     add("--preserve-color", dest="preserve_color", choices=["none", "luminance", "histogram"], default="none",
         help="keep the content's colours: luminance (after) or histogram (match the style first)")
+    defaults = ", ".join(f"{model} {value:g}" for model, value in PALETTE_DEFAULTS.items())
+    add("--palette", dest="palette", type=float, metavar="0..1",
+        help="how far the picture is pulled to the painting's colours (RGB mean and covariance): 0 keeps the "
+             "network's, 1 takes the painting's; not with --preserve-color or a mask "
+             f"(default: the model's: {defaults})")
     add("--size", dest="size", type=int, metavar="N",
         help="processing short side in pixels (default: the input's own size)")
 

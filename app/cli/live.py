@@ -33,6 +33,8 @@ LIVE_STYLE_OPTIONS = {
     "size": {"default": None, "type": size_choice,
              "help": "processing short side in pixels, or 'auto': the largest size that holds --target-fps "
                      "(default: last used, else auto)"},
+    "palette": {"help": "how far the picture is pulled to the painting's colours, 0..1 (default: last used, else "
+                        "the model's)"},
     "preserve_color": {"default": None,
                        "help": "keep the camera's colours: luminance or histogram (default: last used, else none)"},
     "style": {"help": "style name (see `styles`) or image path; repeat to mix several (default: last used, "
@@ -95,7 +97,7 @@ def options(args: argparse.Namespace):
     mix = parse_mix(args.mix, len(styles)) if args.mix else ()
     checked_settings(tuple(styles), mix, alpha=1.0 if args.alpha is None else args.alpha,
                      color=args.preserve_color or "none", size=args.size if isinstance(args.size, int) else None,
-                     need_styles=False)
+                     palette=args.palette, need_styles=False)
     if args.target_fps is not None:
         check_target_fps(args.target_fps, "--target-fps")
     if args.stabilize is not None:
@@ -115,7 +117,8 @@ def options(args: argparse.Namespace):
     camera_size = parse_size(args.camera_size) if args.camera_size else DEFAULT_CAMERA_SIZE
     return LiveOptions(source=args.source, camera_size=camera_size,
                        mirror=args.mirror or None,
-                       styles=styles, mix=mix, alpha=args.alpha, color=args.preserve_color, size=args.size,
+                       styles=styles, mix=mix, alpha=args.alpha, color=args.preserve_color, palette=args.palette,
+                       size=args.size,
                        target_fps=args.target_fps or DEFAULT_TARGET_FPS, stabilize=args.stabilize,
                        frames=args.frames, record=args.record, virtual_camera=args.virtual_camera,
                        osc_port=args.osc, osc_host=args.osc_host or DEFAULT_HOST, model=args.model)

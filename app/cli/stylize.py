@@ -7,7 +7,6 @@ from pathlib import Path
 
 from app.cli.common import add_engine_arguments, add_style_arguments, checked_settings, make_stylizer, parse_mix
 from app.live.temporal import DEFAULT_STRENGTH
-from app.rules import PALETTE_DEFAULTS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,11 +17,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_style_arguments(p, required=True)
     p.add_argument("--mask", type=Path, metavar="M",
                    help="grayscale mask: white gets the first style, black the second (or stays unstylized)")
-    defaults = ", ".join(f"{model} {value:g}" for model, value in PALETTE_DEFAULTS.items())
-    p.add_argument("--palette", type=float, metavar="0..1",
-                   help="how far the picture is pulled to the painting's colours (RGB mean and covariance): 0 "
-                        "leaves the network's, 1 takes the painting's; not with --preserve-color or --mask "
-                        f"(default: the model's: {defaults})")
     add_engine_arguments(p)
     p.add_argument("--stabilize", type=float, default=DEFAULT_STRENGTH, metavar="0..1",
                    help="videos: temporal stabilisation strength against flicker (0: per-frame output)")

@@ -49,7 +49,7 @@ def run_options(opts: LiveOptions, make_stylizer: Callable[[], StylizerLike], *,
     pipeline = LivePipeline(stylizer, source, mirror=bool(opts.mirror))
     pipeline.stabilize = DEFAULT_STRENGTH if opts.stabilize is None else opts.stabilize
     future = pipeline.select_styles(styles, opts.mix, alpha=1.0 if opts.alpha is None else opts.alpha,
-                                    color=opts.color or "none")
+                                    color=opts.color or "none", palette=opts.palette)
     pipeline.set_size(opts.size or DEFAULT_SIZE, opts.target_fps)
     if opts.virtual_camera:
         pipeline.start_virtual_camera()

@@ -45,6 +45,7 @@ class LiveOptions:
     alpha: float | None = None
     stabilize: float | None = None  # temporal stabilisation 0..1
     color: str | None = None
+    palette: float | None = None  # --palette; None: remembered, else the model's
     size: SizeChoice = None  # None here: not given
     target_fps: float = DEFAULT_TARGET_FPS  # what --size auto holds
     frames: int | None = None  # stop after this many results

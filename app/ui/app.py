@@ -78,6 +78,8 @@ def merge_state(state: UiState, opts: LiveOptions, library: StyleLibrary) -> tup
         state.stabilize = opts.stabilize
     if opts.color is not None:
         state.color = opts.color
+    if opts.palette is not None:
+        state.palette = opts.palette
     if opts.size is not None:
         state.size = opts.size
     if opts.mirror:

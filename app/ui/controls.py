@@ -109,6 +109,7 @@ class ControlsPanel(QWidget):
 
     alpha_changed = pyqtSignal(float)
     stabilize_changed = pyqtSignal(float)
+    palette_changed = pyqtSignal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -156,6 +157,14 @@ class ControlsPanel(QWidget):
                                          "(0: every frame on its own)")
         self.stabilize_slider.valueChanged.connect(self._on_stabilize)
         v.addWidget(self.stabilize_slider)
+        self.palette_label = QLabel()
+        v.addWidget(self.palette_label)
+        self.palette_slider = _slider()
+        self.palette_slider.setToolTip("How far the picture takes the painting's colours: 0 keeps the network's, "
+                                       "1 the painting's own (starts at the model's default; off while keeping "
+                                       "the camera's colours)")
+        self.palette_slider.valueChanged.connect(self._on_palette)
+        v.addWidget(self.palette_slider)
         form = QGridLayout()
         form.addWidget(QLabel("Keep colours"), 0, 0)
         self.color_combo = QComboBox()
@@ -234,6 +243,7 @@ class ControlsPanel(QWidget):
                   self.record_button, self.snapshot_button, self.virtual_camera_button, self.help_button)
         self._on_alpha(self.alpha_slider.value())
         self._on_stabilize(self.stabilize_slider.value())
+        self.show_palette(0.0)
 
     # ------------------------------------------------------------------ values
 
@@ -243,6 +253,8 @@ class ControlsPanel(QWidget):
         window applies their values itself."""
         quiet = (self.alpha_slider, self.stabilize_slider, self.color_combo, self.size_combo, self.view_combo,
                  self.mirror_check, self.overlay_check)
+        if s.palette is not None:  # else the running model's default, shown with the model
+            self.show_palette(s.palette)
         for w in quiet:
             w.blockSignals(True)
         try:
@@ -281,6 +293,22 @@ class ControlsPanel(QWidget):
     def _on_stabilize(self, value: int) -> None:
         self.stabilize_label.setText(f"Steadiness (anti-flicker): {value / 100:.2f}")
         self.stabilize_changed.emit(value / 100.0)
+
+    def show_palette(self, strength: float) -> None:
+        """Show ``strength`` quietly (a remembered value, or the running model's default)."""
+        self.palette_slider.blockSignals(True)
+        try:
+            self.palette_slider.setValue(round(100 * max(0.0, min(1.0, strength))))
+        finally:
+            self.palette_slider.blockSignals(False)
+        self._label_palette(self.palette_slider.value())
+
+    def _label_palette(self, value: int) -> None:
+        self.palette_label.setText(f"Painting's colours: {value / 100:.2f}")
+
+    def _on_palette(self, value: int) -> None:
+        self._label_palette(value)
+        self.palette_changed.emit(value / 100.0)
 
     def full_height(self) -> int:
         """The panel's height with a two-style mix shown: the window is sized for it, so selecting a

@@ -28,6 +28,7 @@ class UiState:
     alpha: float = 1.0
     stabilize: float = DEFAULT_STRENGTH  # temporal stabilisation, 0: off
     color: str = "none"
+    palette: float | None = None  # pull to the painting's colours (app.engine.Settings.palette); None: the model's
     size: SizeChoice = DEFAULT_SIZE  # pixels, None (the frame's own size) or "auto"
     source: str | None = None  # a --source value; None: camera 0
     mirror: bool = False
@@ -48,6 +49,8 @@ def _valid(name: str, value: object, default: object) -> bool:
         return isinstance(value, list) and (not value or is_mix_weights(value))
     if name in ("alpha", "stabilize"):
         return is_alpha(value)  # stabilisation strength shares alpha's range, 0..1
+    if name == "palette":
+        return value is None or is_alpha(value)
     if name == "color":
         return value in COLOR_MODES
     if name == "view":

@@ -31,6 +31,7 @@ from app.live.sources import DEFAULT_CAMERA_SIZE, CameraSource, describe_spec, o
 from app.live.style_capture import WINDOW_PREFIX, capture_style
 from app.live.virtual_camera import VirtualCameraStats
 from app.live.worker import StylizerLike, WorkerStats
+from app.rules import PALETTE_DEFAULTS
 from app.styles import Style, StyleLibrary
 from app.ui.controls import ControlsPanel
 from app.ui.gallery import StyleGallery
@@ -219,6 +220,7 @@ class MainWindow(QMainWindow):
         c = self.controls
         c.alpha_changed.connect(self._on_alpha)
         c.stabilize_changed.connect(self._on_stabilize)
+        c.palette_changed.connect(self._on_palette)
         c.color_combo.currentIndexChanged.connect(lambda _: self.set_color(c.color_combo.currentData()))
         c.size_combo.currentIndexChanged.connect(lambda _: self.set_size(c.size_combo.currentData()))
         c.view_combo.currentIndexChanged.connect(lambda _: self.set_view(c.view_combo.currentData()))
@@ -266,7 +268,7 @@ class MainWindow(QMainWindow):
         self.gallery.select(names, emit=False)
         self.controls.mix_panel.set_styles(names, weights)
         self.pipeline.set_size(s.size)
-        self._apply_styles(names, weights, alpha=s.alpha, color=s.color)
+        self._apply_styles(names, weights, alpha=s.alpha, color=s.color, palette=s.palette)
         if s.geometry:
             self.restore_geometry(s.geometry)
         if not names:
@@ -503,6 +505,10 @@ class MainWindow(QMainWindow):
         self.state.stabilize = strength
         self.pipeline.stabilize = strength  # the worker swaps its stabiliser between two frames
 
+    def _on_palette(self, strength: float) -> None:
+        self.state.palette = strength
+        self._update(palette=strength)
+
     def set_alpha(self, alpha: float) -> None:
         self.controls.set_alpha(alpha)  # the slider's signal applies it
 
@@ -565,6 +571,8 @@ class MainWindow(QMainWindow):
         model = self.model
         fixed = FIXED_MODEL if self._make_stylizer is None else None
         self.controls.show_model(model, self._fast_missing, fixed)
+        if self.state.palette is None and model in PALETTE_DEFAULTS:  # untouched: the model's own
+            self.controls.show_palette(PALETTE_DEFAULTS[model])
         self.model_label.setText(f"Model: {MODEL_NAMES.get(model or '', model or '?')}")
 
     def _update(self, **changes: object) -> None:
