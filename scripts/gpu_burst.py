@@ -45,18 +45,25 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.tools.ship import Landing
 
 REPO = Path(__file__).resolve().parent.parent
 
 PACK_MANIFEST = "burst.json"
 DATA_FOLDERS = ("train/content", "train/style", "holdout/content", "holdout/style")
 RETURNED = ("decoder_fp16.pth", "samples.jpg", "evals.jsonl", "losses.jsonl", "stretches.jsonl", "config.json")
-RESUME = REPO / "models" / "weights" / "decoder_resume_fp16.pth"
-SHIPPED = REPO / "models" / "weights" / "decoder_fp16.pth"
 STUDENT_START = REPO / "models" / "weights" / "student_resume_fp16.pth"
-STUDENT_DECODER_START = REPO / "models" / "weights" / "student_decoder_resume_fp16.pth"
 STUDENT_RETURNED = ("student_fp16.pth", "decoder_fp16.pth", "samples.jpg", "student_evals.jsonl", "evals.jsonl")
 STUDENT_LOGS = "logs.tar.gz"  # the rest, in one file: a borrowed machine hands back at most eight
+
+
+def start_file(landing: Landing) -> Path:
+    """Where a burst continues a decoder from: its resume point when there is one, else the shipped file."""
+    resume = REPO / landing.resume
+    return resume if resume.is_file() else REPO / landing.shipped
 
 
 def pack(data: Path, out: Path, side: int, quality: int, budget_mib: float) -> int:
@@ -68,6 +75,7 @@ def pack(data: Path, out: Path, side: int, quality: int, budget_mib: float) -> i
     from app.errors import UserError
     from app.images import is_image_path, load_image, resize_to_fit
     from app.paths import atomic_write_bytes
+    from app.tools.ship import FULL
 
     missing = [f for f in DATA_FOLDERS if not (data / f).is_dir()]
     if missing:
@@ -91,7 +99,7 @@ def pack(data: Path, out: Path, side: int, quality: int, budget_mib: float) -> i
     buf = io.BytesIO()  # fp16 holds the weights more finely than the bf16 they train in
     torch.save({k: v.half() for k, v in encoder.body.state_dict().items()}, buf)
     atomic_write_bytes(cached, buf.getvalue())
-    start = RESUME if RESUME.is_file() else SHIPPED
+    start = start_file(FULL)
     manifest = {"encoder_id": weights.encoder_id(None), "start": str(start.relative_to(REPO)), "side": side}
     (out / PACK_MANIFEST).write_text(json.dumps(manifest, indent=2))
     mib = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
@@ -152,6 +160,7 @@ def student(pack_dir: Path, distill_minutes: float, decoder_minutes: float, out:
 
     from app import weights
     from app.cli import distill as distill_cli, train as train_cli
+    from app.tools import ship
     from app.tools.distill import EXPORT as STUDENT_EXPORT, run as distill
     from app.tools.train import run as train
 
@@ -166,7 +175,7 @@ def student(pack_dir: Path, distill_minutes: float, decoder_minutes: float, out:
 
     args = _parse(train_cli, "gpu_burst.py student --", [
         *_data_args(pack_dir), "--out", str(work / "decoder"), "--student", str(new_student),
-        "--resume", str(STUDENT_DECODER_START), "--size", "256", "--batch", "16", "--recon-every", "4",
+        "--resume", str(start_file(ship.FAST)), "--size", "256", "--batch", "16", "--recon-every", "4",
         "--recon-weight", "10", "--iterations", many, "--device", "cuda", "--checkpoint-minutes", "3", *train_args])
     trainer = train(train_cli.config(args), resume=args.resume, encoder=weights.default_encoder(),
                     encoder_id=manifest["encoder_id"], max_minutes=decoder_minutes)

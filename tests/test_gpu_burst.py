@@ -112,3 +112,15 @@ def test_pack_refuses_missing_data_and_an_oversized_pack(tmp_path, data, primed_
     done = _burst("pack", "--data", str(data), "--out", str(tmp_path / "p"), "--budget-mib", "0.001",
                   home=primed_home, block=[])
     assert done.returncode == 2 and "budget" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_burst_continues_from_the_resume_point_else_from_the_shipped_file():
+    from dataclasses import replace
+
+    from app.tools.ship import FAST, FULL
+    from scripts.gpu_burst import REPO, start_file
+
+    for landing in (FULL, FAST):
+        resume, shipped = REPO / landing.resume, REPO / landing.shipped
+        assert start_file(landing) == (resume if resume.is_file() else shipped)
+        assert start_file(replace(landing, resume=Path("models/weights/no_such_resume.pth"))) == shipped
