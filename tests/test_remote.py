@@ -47,6 +47,9 @@ class RecordingTarget:
     def set_alpha(self, alpha: float) -> None:
         self._note("alpha", alpha)
 
+    def set_palette(self, strength: float) -> None:
+        self._note("palette", strength)
+
     def mix(self, names, weights) -> None:
         for n in names:
             if n not in self.STYLES:
@@ -108,6 +111,7 @@ COMMANDS = [
     (("/style/set", "summertime"), ("style", "summertime")),
     (("/alpha", 0.25), ("alpha", 0.25)),
     (("/alpha", 1), ("alpha", 1.0)),  # an OSC int is a number too
+    (("/palette", 0.75), ("palette", 0.75)),
     (("/mix", "poppies", 0.7, "wave", 0.3), ("mix", ("poppies", "wave"), (0.7, 0.3))),
     (("/record/start",), ("record", True)),
     (("/record/stop",), ("record", False)),
@@ -126,7 +130,7 @@ def test_each_command_reaches_the_target(osc, message, effect):
     assert got[0] == effect[0] and got[1:2] == effect[1:2]
     if effect[0] == "mix":
         assert got[2] == pytest.approx(effect[2])
-    elif effect[0] == "alpha":
+    elif effect[0] in ("alpha", "palette"):
         assert got[1] == pytest.approx(effect[1])
     assert target.threads == {"osc-server"}  # no post given: run on the server's thread
 
@@ -151,6 +155,7 @@ BAD = {
     "alpha too big": build("/alpha", 1.5),
     "alpha not a number": build("/alpha", float("nan")),
     "alpha as true": build("/alpha", True),
+    "palette too big": build("/palette", 1.5),
     "mix without weights": build("/mix", "poppies", "wave"),
     "mix with an odd count": build("/mix", "poppies", 0.5, "wave"),
     "mix weights all zero": build("/mix", "poppies", 0.0, "wave", 0.0),

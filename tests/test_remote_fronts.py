@@ -92,6 +92,9 @@ def test_the_window_obeys_each_command_on_its_ui_thread(qtbot, remote_window, li
     client.send("/alpha", 0.3)
     qtbot.waitUntil(lambda: window.controls.alpha == pytest.approx(0.3), timeout=10_000)
     qtbot.waitUntil(lambda: window.pipeline.settings.alpha == pytest.approx(0.3), timeout=10_000)
+    client.send("/palette", 0.8)
+    qtbot.waitUntil(lambda: window.pipeline.settings.palette == pytest.approx(0.8), timeout=10_000)
+    assert window.controls.palette_slider.value() == 80 and window.state.palette == pytest.approx(0.8)
 
     client.send("/mix", names[0], 0.25, names[1], 0.75)
     qtbot.waitUntil(lambda: gallery.selected_names() == names[:2], timeout=10_000)
@@ -171,10 +174,10 @@ def test_the_kiosk_obeys_its_commands_and_refuses_the_rest(tmp_path, caplog):
         assert wait_for(lambda: session.pipeline.capture is None, timeout=10)
         client.send("/resume")
         assert wait_for(lambda: session.pipeline.capture is not None, timeout=10)
-        for refused in (("/alpha", 0.5), ("/mix", "painting_0", 1.0, "painting_1", 1.0), ("/record/start",),
-                        ("/style/set", "nonesuch")):
+        for refused in (("/alpha", 0.5), ("/palette", 0.5), ("/mix", "painting_0", 1.0, "painting_1", 1.0),
+                        ("/record/start",), ("/style/set", "nonesuch")):
             client.send(*refused)
-        assert wait_for(lambda: server.ignored == 4, timeout=10)
+        assert wait_for(lambda: server.ignored == 5, timeout=10)
         assert session.running and client.status()[0] == "painting_2"
     finally:
         server.stop()

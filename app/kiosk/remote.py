@@ -39,6 +39,9 @@ class KioskRemote:
     def set_alpha(self, alpha: float) -> None:
         raise _not_in_kiosk("/alpha")
 
+    def set_palette(self, strength: float) -> None:
+        raise _not_in_kiosk("/palette")
+
     def mix(self, names: Sequence[str], weights: Sequence[float]) -> None:
         raise _not_in_kiosk("/mix")
 

@@ -52,6 +52,8 @@ class RemoteTarget(Protocol):
 
     def set_alpha(self, alpha: float) -> None: ...
 
+    def set_palette(self, strength: float) -> None: ...
+
     def mix(self, names: Sequence[str], weights: Sequence[float]) -> None: ...
 
     def start_recording(self) -> None: ...
@@ -137,13 +139,17 @@ def parse_command(address: str, args: Sequence[Any]) -> Command:
         value = _one(address, args, float, "number between 0 and 1")
         alpha = _checked(address, lambda: check_alpha(value, "/alpha"))
         return lambda t: t.set_alpha(alpha)
+    if address == "/palette":
+        value = _one(address, args, float, "number between 0 and 1")
+        strength = _checked(address, lambda: check_alpha(value, "/palette"))
+        return lambda t: t.set_palette(strength)
     if address == "/mix":
         return _mix(args)
     raise BadMessage("unknown-address", f"unknown OSC address {address[:80]!r}")
 
 
-ADDRESSES = ("/style/next", "/style/previous", "/style/set", "/style/capture", "/alpha", "/mix", "/record/start",
-             "/record/stop", "/snapshot", "/pause", "/resume", "/status")
+ADDRESSES = ("/style/next", "/style/previous", "/style/set", "/style/capture", "/alpha", "/palette", "/mix",
+             "/record/start", "/record/stop", "/snapshot", "/pause", "/resume", "/status")
 
 
 def require_python_osc() -> None:

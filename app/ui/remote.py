@@ -50,6 +50,9 @@ class WindowRemote(QObject):
     def set_alpha(self, alpha: float) -> None:
         self.window.set_alpha(alpha)
 
+    def set_palette(self, strength: float) -> None:
+        self.window.set_palette(strength)
+
     def mix(self, names: Sequence[str], weights: Sequence[float]) -> None:
         self.window.mix_styles([self._known(n) for n in names], list(weights))
 

@@ -512,6 +512,9 @@ class MainWindow(QMainWindow):
     def set_alpha(self, alpha: float) -> None:
         self.controls.set_alpha(alpha)  # the slider's signal applies it
 
+    def set_palette(self, strength: float) -> None:
+        self.controls.palette_slider.setValue(round(100 * strength))  # the slider's signal applies it
+
     def set_color(self, mode: str) -> None:
         if self.controls.color_combo.currentData() != mode:
             self.controls.set_combo(self.controls.color_combo, mode)  # re-enters through the signal
