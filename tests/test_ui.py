@@ -143,6 +143,9 @@ def test_colour_mode_changes_the_following_frames(qtbot, make_window):
     combo.setCurrentIndex(combo.findData("luminance"))
     after = next_result(qtbot, window, lambda r: r.settings.color == "luminance")
     assert changed_by_settings(window, after, first.settings) > 0.5
+    assert not window.controls.palette_slider.isEnabled()  # the camera's colours kept: nothing to pull
+    combo.setCurrentIndex(combo.findData("none"))
+    assert window.controls.palette_slider.isEnabled()
 
 
 def test_two_styles_blend_with_the_mix_slider(qtbot, make_window):

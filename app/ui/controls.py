@@ -263,6 +263,7 @@ class ControlsPanel(QWidget):
             self.set_stabilize(s.stabilize)
             self._on_stabilize(self.stabilize_slider.value())
             self.set_combo(self.color_combo, s.color)
+            self.palette_slider.setEnabled(s.color == "none")
             self.set_target_fps(target_fps)
             self.set_combo(self.size_combo, s.size)
             self.set_combo(self.view_combo, s.view)

@@ -520,6 +520,7 @@ class MainWindow(QMainWindow):
             self.controls.set_combo(self.controls.color_combo, mode)  # re-enters through the signal
             return
         self.state.color = mode
+        self.controls.palette_slider.setEnabled(mode == "none")  # keeping the camera's colours: no pull
         self._update(color=mode)
 
     def set_size(self, size: SizeChoice) -> None:
