@@ -190,10 +190,11 @@ class Stylizer:
         if sid in self._stats:
             return sid
         self._style_images[sid] = image
-        self._palettes[sid] = palette_of(self._to_tensor(image))
+        rgb = self._to_tensor(image)
+        self._palettes[sid] = palette_of(rgb)
         stats = self._load_stats(sid)
         if stats is None:
-            stats = self.encode_stats(self._to_tensor(image))
+            stats = self.encode_stats(rgb)
             self._save_stats(sid, stats)
         self._stats[sid] = stats
         return sid

@@ -56,19 +56,23 @@ def _sqrtm(cov: torch.Tensor, inverse: bool = False) -> torch.Tensor:
     return (vecs @ torch.diag(vals ** power) @ vecs.T).float()
 
 
-def match_color(source: torch.Tensor, target_mean: torch.Tensor, target_cov: torch.Tensor,
-                eps: float = 1e-5) -> torch.Tensor:
-    """Affinely recolour ``source`` so its RGB mean/covariance equal the target's.
+def _recolouring(source_mean: torch.Tensor, source_cov: torch.Tensor, target_mean: torch.Tensor,
+                 target_cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(T, b) such that T x + b = C_t^1/2 C_s^-1/2 (x - mu_s) + mu_t: the affine map that gives
+    the source's colours the target's mean and covariance, in the symmetric ("image analogies") form."""
+    transform = _sqrtm(target_cov) @ _sqrtm(source_cov, inverse=True)
+    return transform, target_mean - transform @ source_mean
 
-    x' = C_t^1/2 C_s^-1/2 (x - mu_s) + mu_t, the symmetric ("image analogies") form. ``eps`` is
-    added to the source's variances: it bounds the gain on a nearly flat source.
-    """
-    shape = source.shape
-    mean_s, cov_s = color_stats(source, eps)
-    transform = _sqrtm(target_cov) @ _sqrtm(cov_s, inverse=True)
-    pixels = source.float().reshape(3, -1)
-    out = transform @ (pixels - mean_s[:, None]) + target_mean[:, None]
-    return out.reshape(shape).clamp(0.0, 1.0)
+
+def _affine(rgb: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """matrix @ x + offset at every pixel of (N, 3, H, W) ``rgb``, clamped to [0, 1]."""
+    out = torch.einsum("ij,njhw->nihw", matrix, rgb.float()) + offset[None, :, None, None]
+    return out.clamp_(0.0, 1.0)
+
+
+def match_color(source: torch.Tensor, target_mean: torch.Tensor, target_cov: torch.Tensor) -> torch.Tensor:
+    """Affinely recolour ``source`` so its RGB mean/covariance equal the target's."""
+    return _affine(source, *_recolouring(*color_stats(source), target_mean, target_cov))
 
 
 class Palette(NamedTuple):
@@ -99,10 +103,7 @@ def pull_palette(rgb: torch.Tensor, palette: Palette, strength: float) -> torch.
     one affine map per picture, (1 - k) x + k (T (x - mu_s) + mu_t), then clamped to [0, 1]."""
     if strength <= 0.0:
         return rgb
-    mean_s, cov_s = color_stats(rgb[..., ::2, ::2], PALETTE_FLOOR)  # a quarter of the pixels: the same statistics
-    transform = _sqrtm(palette.cov) @ _sqrtm(cov_s, inverse=True)
+    picture = color_stats(rgb[..., ::2, ::2], PALETTE_FLOOR)  # a quarter of the pixels: the same statistics
+    transform, offset = _recolouring(*picture, palette.mean, palette.cov)
     k = float(strength)
-    matrix = torch.lerp(torch.eye(3, device=rgb.device), transform, k)
-    offset = k * (palette.mean - transform @ mean_s)
-    out = torch.einsum("ij,njhw->nihw", matrix, rgb.float()) + offset[None, :, None, None]
-    return out.clamp_(0.0, 1.0)
+    return _affine(rgb, torch.lerp(torch.eye(3, device=rgb.device), transform, k), k * offset)
