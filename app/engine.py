@@ -13,7 +13,7 @@ import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Protocol
+from typing import Callable, Literal, Mapping, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -27,6 +27,8 @@ from app.paths import atomic_write_bytes, cache_dir
 from app.rules import (COLOR_MODES, MODEL_CHOICES, PALETTE_DEFAULTS, check_alpha, check_mix_weights,
                        check_processing_size)
 from models.adain import FeatureStats, adain, adain_masked, blend_alpha, calc_mean_std, mix_stats
+from models.decoder import SKIP_TAPS, SkipDecoder, decode
+from models.vgg import TAPS
 from models.color import Palette, color_stats, match_color, mix_palettes, palette_of, preserve_luminance, pull_palette
 from models.upsample import upsample_with_detail
 
@@ -117,6 +119,14 @@ class _Prepared:
     mask: torch.Tensor | None
 
 
+class Encoded(NamedTuple):
+    """What the encoder gives a frame: relu4_1 for AdaIN, and the shallower taps a skip decoder
+    adds back (``models.decoder.SKIP_TAPS``; empty for a plain decoder)."""
+
+    features: torch.Tensor
+    skips: tuple[torch.Tensor, ...] = ()
+
+
 class Stylizer:
     """AdaIN inference: encoder -> AdaIN with cached style statistics -> decoder."""
 
@@ -131,6 +141,7 @@ class Stylizer:
         self.decoder = decoder.to(self.device, dtype, memory_format=self.memory_format).eval()
         for p in list(self.encoder.parameters()) + list(self.decoder.parameters()):
             p.requires_grad_(False)
+        self.skip_taps = [list(TAPS).index(t) for t in SKIP_TAPS] if isinstance(decoder, SkipDecoder) else []
         self.encoder_id = encoder_id
         self.style_size = style_size
         self.stats_dir = stats_dir
@@ -169,6 +180,9 @@ class Stylizer:
         if wanted != given:
             raise UserError(f"{meta['source']}: this decoder takes {wanted}-channel features, the encoder gives "
                             f"{given}; a student and its decoder go together")
+        if isinstance(dec, SkipDecoder) and dec.skip_channels != [enc.channels[list(TAPS).index(t)] for t in SKIP_TAPS]:
+            raise UserError(f"{meta['source']}: this decoder's skips take {dec.skip_channels} channels, which "
+                            "this encoder's taps do not give; a student and its decoder go together")
         trained_for = meta.get("student") if student is not None else meta.get("encoder_fingerprint")
         if trained_for and trained_for not in (enc_id, enc_id.removeprefix("student-")):
             warnings.warn(f"the decoder {meta['source']} was trained against another encoder "
@@ -294,8 +308,11 @@ class Stylizer:
             mask, _ = _pad(m.clamp(0, 1), PAD_MULTIPLE)
         return _Prepared(full, work, padded.to(self.dtype).contiguous(memory_format=self.memory_format), mask)
 
-    def encode(self, prepared: _Prepared) -> torch.Tensor:
-        return self.encoder(prepared.padded)
+    def encode(self, prepared: _Prepared) -> Encoded:
+        if not self.skip_taps:
+            return Encoded(self.encoder(prepared.padded))
+        taps = self.encoder.taps(prepared.padded)
+        return Encoded(taps[-1], tuple(taps[i] for i in self.skip_taps))
 
     def transfer(self, content: torch.Tensor, prepared: _Prepared, settings: Settings) -> torch.Tensor:
         """AdaIN target features t (fp32): style mix, mask, colour matching, alpha."""
@@ -311,8 +328,8 @@ class Stylizer:
             target = adain(content, stats[0] if len(stats) == 1 else mix_stats(stats, weights))
         return blend_alpha(target, content, float(settings.alpha))
 
-    def decode(self, target: torch.Tensor) -> torch.Tensor:
-        return self.decoder(target.to(self.dtype).contiguous(memory_format=self.memory_format))
+    def decode(self, target: torch.Tensor, skips: tuple[torch.Tensor, ...] = ()) -> torch.Tensor:
+        return decode(self.decoder, target.to(self.dtype).contiguous(memory_format=self.memory_format), skips)
 
     def palette_strength(self, settings: Settings) -> float:
         """How far this frame's picture moves to the painting's palette: none where the content's
@@ -355,11 +372,11 @@ class Stylizer:
         s.validate()
         prepared = self.preprocess(frame, s)
         content = self.encode(prepared)
-        target = self.transfer(content, prepared, s)
+        target = self.transfer(content.features, prepared, s)
         if features is not None:
             h, w = prepared.work.shape[-2:]
             target = features(target, (-(-int(h) // PAD_MULTIPLE), -(-int(w) // PAD_MULTIPLE)))
-        return self.postprocess(self.decode(target), prepared, s, picture)
+        return self.postprocess(self.decode(target, content.skips), prepared, s, picture)
 
 
 def _to_u8(rgb: torch.Tensor) -> RGBImage:

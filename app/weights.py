@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from app.errors import UserError
 from app.paths import CALIBRATION_DIR, SHIPPED_WEIGHTS_DIR, atomic_write_bytes, cache_dir
-from models.decoder import decoder as build_decoder
+from models.decoder import SkipDecoder, decoder as build_decoder
 from models.vgg import ENCODER_LENGTH, Encoder, vgg_normalised
 from models import vgg_convert
 
@@ -183,11 +183,12 @@ def encoder_id(path: Path | None = None) -> str:
 # ----------------------------------------------------------------------------- decoder
 
 
-def load_decoder(path: Path | None = None) -> tuple[nn.Sequential, dict[str, Any]]:
+def load_decoder(path: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """A decoder and its metadata. Default: the project's trained decoder shipped in the repo.
 
-    Our own files are ``{"format": "adain-live-decoder", "width": w, "state_dict": ...}``;
-    published ``decoder.pth`` files are bare state dicts of the full-width decoder.
+    Our own files are ``{"format": "adain-live-decoder", "width": w, "state_dict": ...}``, with
+    ``skip_channels`` for a :class:`SkipDecoder`; published ``decoder.pth`` files are bare state
+    dicts of the full-width decoder.
     """
     path = Path(path) if path else DEFAULT_DECODER
     if not path.is_file():
@@ -204,14 +205,18 @@ def load_decoder(path: Path | None = None) -> tuple[nn.Sequential, dict[str, Any
         meta.update({k: v for k, v in raw.items() if k != "state_dict"})
     state = read_state_dict(path, "decoder")
     width = float(meta.get("width", 1.0))
-    net = build_decoder(width=width, in_channels=int(meta.get("in_channels", 512)))
+    net: nn.Module = build_decoder(width=width, in_channels=int(meta.get("in_channels", 512)))
+    if meta.get("skip_channels"):
+        net = SkipDecoder(net, [int(c) for c in meta["skip_channels"]])
     check_and_load(net, state, path, "decoder")
     return net, meta
 
 
 def save_decoder(net: nn.Module, path: Path, **meta: Any) -> None:
-    """Write a decoder in fp16 with metadata (atomic)."""
+    """Write a decoder in fp16 with metadata (atomic); a :class:`SkipDecoder` notes its skips."""
     state = {k: v.detach().to(torch.float16).cpu() for k, v in net.state_dict().items()}
+    if isinstance(net, SkipDecoder):
+        meta["skip_channels"] = net.skip_channels
     buf = io.BytesIO()
     torch.save({"format": "adain-live-decoder", **meta, "state_dict": state}, buf)
     atomic_write_bytes(Path(path), buf.getvalue())

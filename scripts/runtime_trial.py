@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app import weights
+from models.decoder import SkipDecoder
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -136,6 +137,8 @@ def load_model(name: str, args: argparse.Namespace) -> tuple[nn.Module, nn.Modul
     if name == "student":
         encoder, _ = weights.load_student(args.student)
         decoder, _ = weights.load_decoder(args.student_decoder)
+        if isinstance(decoder, SkipDecoder):
+            raise SystemExit(f"{args.student_decoder}: a skip decoder; this trial exports one-input decoders only")
     else:
         encoder = weights.load_encoder(None)
         decoder, _ = weights.load_decoder(None)

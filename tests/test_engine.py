@@ -77,10 +77,10 @@ def assert_has_stats(target: torch.Tensor, content: torch.Tensor, want, weight: 
 
 
 def stages(s: Stylizer, frame: np.ndarray, settings: Settings):
-    """(prepared, content features, AdaIN target) as the engine computes them."""
+    """(prepared, content relu4_1, AdaIN target) as the engine computes them."""
     with torch.inference_mode():
         prepared = s.preprocess(frame, settings)
-        feats = s.encode(prepared)
+        feats = s.encode(prepared).features
         return prepared, feats, s.transfer(feats, prepared, settings)
 
 

@@ -164,7 +164,7 @@ def test_a_teacher_content_loss_is_what_eval_quality_measures(student_trainer, f
         own_c, _ = t.losses(content, targets)
         out = teacher.decoder(adain(teacher.source(content), targets[-1]))
         expected = content_loss(teacher.encoder(out), adain(teacher.encoder(content), targets[3]))
-        banked = torch.cat(teacher.content_features(content), 1)
+        banked = teacher.content_features(content).packed()
         from_bank, _ = teacher.losses(banked, targets, content_encoded=True)
     assert banked.shape[1] == 128 + 512
     assert float(loss_c) == pytest.approx(float(expected), rel=1e-5)

@@ -70,6 +70,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(pixels and VGG-19's features, weighted so; implies --teacher-content)")
     p.add_argument("--teacher-decoder", type=Path, metavar="FILE",
                    help="the full decoder --teacher-output imitates (default: the shipped one)")
+    p.add_argument("--skips", action="store_true",
+                   help="a skip decoder: the content's relu3_1 and relu2_1 (instance-normalised) added back "
+                        "inside the decoder through 1x1 convs (~0.15 GFLOP at 320x427 for the student), so it "
+                        "redraws the photo from more than relu4_1; started from a plain decoder file "
+                        "(--resume FILE.pth), the skips start at zero; resuming a skip decoder implies it")
     p.add_argument("--recon-weight", type=float, default=1.0,
                    help="scale of the reconstruction loss against the AdaIN objective's")
     p.add_argument("--style-augment", type=float, nargs="?", const=0.5, default=0.0, metavar="STRENGTH",
@@ -86,7 +91,7 @@ def config(args: argparse.Namespace):
     """The checked TrainConfig for parsed arguments (also used by scripts/gpu_burst.py)."""
     from app.device import cpu_supports_bf16, select_device
     from app.errors import UserError
-    from app.tools.train import TrainConfig
+    from app.tools.train import TrainConfig, has_skips
 
     if args.iterations <= 0 or args.batch <= 0:
         raise UserError("--iterations and --batch must be positive")
@@ -128,6 +133,7 @@ def config(args: argparse.Namespace):
         student=str(args.student) if args.student else None, style_augment=args.style_augment,
         teacher_content=args.teacher_content, teacher_output=args.teacher_output,
         teacher_decoder=str(args.teacher_decoder) if args.teacher_decoder else None,
+        skips=args.skips or (args.resume is not None and args.resume.is_file() and has_skips(args.resume)),
         holdout_content_dir=str(args.holdout_content_dir) if args.holdout_content_dir else None,
         holdout_style_dir=str(args.holdout_style_dir) if args.holdout_style_dir else None,
     )

@@ -70,14 +70,11 @@ def model_gflop(stylizer: Stylizer, width: int, height: int) -> float:
     """Conv GFLOP of encoder + decoder for one frame (padded to the network's multiple)."""
     h, w = -(-height // 8) * 8, -(-width // 8) * 8
     enc = conv_flops(stylizer.encoder, (1, 3, h, w))
-    channels = _encoder_channels(stylizer)
-    dec = conv_flops(stylizer.decoder, (1, channels, h // 8, w // 8))
+    # the encoder's taps, as the engine hands them to the decoder (relu4_1, then a skip decoder's)
+    shapes = [(1, c, h // s, w // s) for c, s in zip(stylizer.encoder.channels, (1, 2, 4, 8))]
+    skips = [shapes[i] for i in stylizer.skip_taps]
+    dec = conv_flops(stylizer.decoder, shapes[-1], *([skips] if skips else []))
     return (enc + dec) / 1e9
-
-
-def _encoder_channels(stylizer: Stylizer) -> int:
-    convs = [m for m in stylizer.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
-    return convs[-1].out_channels
 
 
 def time_stages(stylizer: Stylizer, frame: np.ndarray, settings: Settings, runs: int, warmup: int
@@ -98,9 +95,9 @@ def time_stages(stylizer: Stylizer, frame: np.ndarray, settings: Settings, runs:
             mark()
             content = stylizer.encode(prepared)
             mark()
-            target = stylizer.transfer(content, prepared, settings)
+            target = stylizer.transfer(content.features, prepared, settings)
             mark()
-            out = stylizer.decode(target)
+            out = stylizer.decode(target, content.skips)
             mark()
             stylizer.postprocess(out, prepared, settings)
             mark()

@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 
-def conv_flops(module: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-add FLOPs (2 per MAC) of every Conv2d in ``module`` for one input of ``input_shape``.
+def conv_flops(module: nn.Module, *input_shapes: tuple[int, ...]) -> int:
+    """Multiply-add FLOPs (2 per MAC) of every Conv2d in ``module`` for inputs of ``input_shapes``
+    (one shape per tensor argument; a sequence of shapes for an argument that takes a sequence).
 
     Runs the module once on the meta device, so it costs no real compute.
     """
@@ -25,7 +26,7 @@ def conv_flops(module: nn.Module, input_shape: tuple[int, ...]) -> int:
     handles = [m.register_forward_hook(hook) for m in meta.modules() if isinstance(m, nn.Conv2d)]
     try:
         with torch.no_grad():
-            meta(torch.empty(input_shape, device="meta"))
+            meta(*(_empty(shape) for shape in input_shapes))
     finally:
         for h in handles:
             h.remove()
@@ -35,3 +36,9 @@ def conv_flops(module: nn.Module, input_shape: tuple[int, ...]) -> int:
 def _to_meta(module: nn.Module) -> nn.Module:
     clone = copy.deepcopy(module).float()
     return clone.to("meta")
+
+
+def _empty(shape: tuple[int, ...] | list[tuple[int, ...]]) -> torch.Tensor | list[torch.Tensor]:
+    if isinstance(shape, list):
+        return [torch.empty(s, device="meta") for s in shape]
+    return torch.empty(shape, device="meta")

@@ -34,9 +34,9 @@ from app.tools.quality import centre_square, psnr, to_rgb8
 from app import weights as weights_io
 from models.adain import FeatureStats, adain, calc_mean_std
 from models.augment import ZOOM, StyleAugment
-from models.decoder import decoder as build_decoder
+from models.decoder import SKIP_TAPS, SkipDecoder, decode, decoder as build_decoder
 from models.losses import content_loss, reconstruction_loss, style_loss
-from models.vgg import Encoder
+from models.vgg import TAPS, Encoder
 
 CHECKPOINT = "checkpoint.pt"
 EXPORT = "decoder_fp16.pth"
@@ -84,6 +84,7 @@ class TrainConfig:
     # pair (pixels and every VGG tap, as a reconstruction measures it); implies the teacher content loss.
     teacher_output: float = 0.0
     teacher_decoder: str | None = None  # the full decoder imitated (None: the shipped one)
+    skips: bool = False  # a models.decoder.SkipDecoder: the content's relu3_1 and relu2_1 added back
 
     def is_reconstruction(self, step: int) -> bool:
         return step < self.recon_until or (self.recon_every > 0 and step % self.recon_every == 0)
@@ -106,6 +107,8 @@ class TrainConfig:
             parts.append("content loss in VGG's relu4_1 against the full model's target")
         if self.teacher_output:
             parts.append(f"imitating the full model's picture (weight {self.teacher_output:g})")
+        if self.skips:
+            parts.append(f"a skip decoder ({' and '.join(SKIP_TAPS)} added back)")
         return ", ".join(parts)
 
     def learning_rate(self, step: int) -> float:
@@ -153,6 +156,16 @@ def read_checkpoint(path: Path) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
         raise UserError(f"{path}: not a readable checkpoint ({reason(exc, 120)})") from None
+
+
+def has_skips(path: Path) -> bool:
+    """Whether a checkpoint or decoder file (what ``--resume`` takes) holds a skip decoder."""
+    state = read_checkpoint(path)
+    if not isinstance(state, dict):
+        return False
+    if state.get("format") == "adain-live-train":
+        return any(str(k).startswith("skips.") for k in state.get("decoder", {}))
+    return bool(state.get("skip_channels"))
 
 
 def run_folder(out_dir: str, checkpoint: str, what: str, resume: Path | None) -> Path:
@@ -271,7 +284,9 @@ class ContentBank:
     """
 
     def __init__(self, features: torch.Tensor) -> None:
-        self.features = features  # (crops, C, size/8, size/8) bf16; C: 512, a student's 128, or 128 + 512
+        # (crops, C, size/8, size/8) bf16; C: 512, a student's 128, or 128 + 512, then a skip decoder's
+        # taps folded to that resolution (``ContentFeatures.packed``)
+        self.features = features
 
     def __len__(self) -> int:
         return self.features.shape[0]
@@ -283,7 +298,7 @@ class ContentBank:
         chunks = []
         for crops in _crop_batches(contents, size, per_image, gen, "content bank", progress):
             with trainer.autocast():
-                chunks.append(torch.cat(trainer.content_features(crops), 1).to("cpu", torch.bfloat16))
+                chunks.append(trainer.content_features(crops).packed().to("cpu", torch.bfloat16))
         return cls(torch.cat(chunks))
 
     def sample(self, n: int, gen: torch.Generator, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -309,6 +324,22 @@ def _crop_batches(images: ImageBank, size: int, per_image: int, gen: torch.Gener
     for start in tqdm(range(0, len(order), batch), desc=desc, unit="batch", disable=not progress):
         crops = torch.stack([images.crop(i, size, gen, zoom) for i in order[start:start + batch]])
         yield crops.contiguous(memory_format=torch.channels_last)
+
+
+class ContentFeatures(NamedTuple):
+    """What an AdaIN batch needs of its content crops: relu4_1 for AdaIN, VGG's relu4_1 for a teacher
+    content loss (else None), and a skip decoder's taps (``models.decoder.SKIP_TAPS``)."""
+
+    adain: torch.Tensor
+    teacher: torch.Tensor | None
+    skips: tuple[torch.Tensor, ...]
+
+    def packed(self) -> torch.Tensor:
+        """All of it along the channels at relu4_1's resolution (a content bank's rows): each skip tap,
+        2^k times finer, folded by pixel_unshuffle."""
+        parts = [self.adain] + ([self.teacher] if self.teacher is not None else [])
+        parts += [F.pixel_unshuffle(x, x.shape[-1] // self.adain.shape[-1]) for x in self.skips]
+        return torch.cat(parts, 1)
 
 
 class Objective(NamedTuple):
@@ -353,8 +384,11 @@ class Trainer:
         self.source = self.encoder if source is None else (
             source.eval().requires_grad_(False).to(self.device, dtype, memory_format=torch.channels_last))
         torch.manual_seed(cfg.seed)
-        self.decoder = build_decoder(width=cfg.decoder_width, in_channels=self.source.channels[-1]).to(
-            self.device, memory_format=torch.channels_last)
+        self.skip_taps = [list(TAPS).index(t) for t in SKIP_TAPS] if cfg.skips else []
+        decoder: nn.Module = build_decoder(width=cfg.decoder_width, in_channels=self.source.channels[-1])
+        if cfg.skips:
+            decoder = SkipDecoder(decoder, [self.source.channels[i] for i in self.skip_taps])
+        self.decoder = decoder.to(self.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=cfg.lr)
         # Adam at a high learning rate leaves the weights jittering around the optimum (held-out
         # style loss swung 2.2..3.2 between checkpoints); their running average does not.
@@ -408,13 +442,31 @@ class Trainer:
         return stats
 
     @torch.no_grad()
-    def content_features(self, content: torch.Tensor, encoded: bool = False) -> tuple[torch.Tensor, ...]:
-        """Content images' relu4_1 for AdaIN, then VGG's for a teacher content loss; ``encoded``:
-        ``content`` is a content bank's sample already (the two along the channels)."""
+    def content_features(self, content: torch.Tensor, encoded: bool = False) -> ContentFeatures:
+        """What AdaIN batches need of content images; ``encoded``: ``content`` is a content bank's
+        sample already (``ContentFeatures.packed``)."""
         if encoded:
-            n = self.source.channels[-1]
-            return (content[:, :n], content[:, n:]) if self.teacher_content else (content,)
-        return (self.source(content), self.encoder(content)) if self.teacher_content else (self.source(content),)
+            sizes = [self.source.channels[-1]] + ([self.encoder.channels[-1]] if self.teacher_content else [])
+            heads = len(sizes)
+            sizes += [self.source.channels[i] * 4 ** (3 - i) for i in self.skip_taps]  # tap i is 2^(3-i) finer
+            parts = torch.split(content, sizes, dim=1)
+            skips = tuple(F.pixel_shuffle(x, 2 ** (3 - i)) for x, i in zip(parts[heads:], self.skip_taps, strict=True))
+            return ContentFeatures(parts[0], parts[1] if self.teacher_content else None, skips)
+        adain, skips = self.source_features(content)
+        return ContentFeatures(adain, self.encoder(content) if self.teacher_content else None, skips)
+
+    @torch.no_grad()
+    def source_features(self, images: torch.Tensor, vgg_taps: list[torch.Tensor] | None = None
+                        ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The AdaIN encoder's relu4_1 and a skip decoder's taps of ``images`` (``vgg_taps``: VGG's
+        taps of them, already computed, when VGG is that encoder)."""
+        if vgg_taps is not None and self.source is self.encoder:
+            taps = vgg_taps
+        elif not self.skip_taps:
+            return self.source(images), ()
+        else:
+            taps = self.source.taps(images)
+        return taps[-1], tuple(taps[i] for i in self.skip_taps)
 
     def losses(self, content: torch.Tensor, style: torch.Tensor | list[FeatureStats],
                decoder: nn.Module | None = None, content_encoded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -436,9 +488,9 @@ class Trainer:
         with self.autocast():
             features = self.content_features(content, content_encoded)
             with torch.no_grad():
-                target = adain(features[0], style[-1])
-                aim = adain(features[1], style[3]) if self.teacher_content else target
-            image = (decoder or self.decoder)(target)
+                target = adain(features.adain, style[-1])
+                aim = adain(features.teacher, style[3]) if features.teacher is not None else target
+            image = decode(decoder or self.decoder, target, features.skips)
             out_taps = self.encoder.taps(image)
             out = out_taps[-1] if self.source is self.encoder or self.teacher_content else self.source(image)
             if imitate and self.teacher is not None:
@@ -456,8 +508,8 @@ class Trainer:
         with self.autocast():
             with torch.no_grad():
                 image_taps = self.encoder.taps(images)
-                features = image_taps[-1] if self.source is self.encoder else self.source(images)
-            out = (decoder or self.decoder)(features)
+                features, skips = self.source_features(images, image_taps)
+            out = decode(decoder or self.decoder, features, skips)
             out_taps = self.encoder.taps(out)
         loss = reconstruction_loss(out, images, out_taps, image_taps, self.cfg.recon_pixel_weight)
         return loss, out
@@ -539,6 +591,9 @@ class Trainer:
         """Resume from a full checkpoint, or warm-start from an exported fp16 decoder."""
         state = read_checkpoint(path)
         if isinstance(state, dict) and state.get("format") == "adain-live-train":
+            if any(k.startswith("skips.") for k in state["decoder"]) != self.cfg.skips:
+                raise UserError(f"{path}: a run {'with' if self.cfg.skips else 'without'} --skips cannot continue "
+                                f"this checkpoint; to add skips, start from its decoder_fp16.pth")
             weights_io.check_and_load(self.decoder, state["decoder"], path, "decoder")
             self.optimizer.load_state_dict(state["optimizer"])
             self.gen.set_state(state["rng_data"])
@@ -556,7 +611,12 @@ class Trainer:
             net, meta = weights_io.load_decoder(path)
             if float(meta.get("width", 1.0)) != self.cfg.decoder_width:
                 raise UserError(f"{path}: decoder width {meta.get('width')} differs from --decoder-width")
-            self.decoder.load_state_dict(net.state_dict())
+            if isinstance(net, SkipDecoder) and not self.cfg.skips:
+                raise UserError(f"{path}: a skip decoder: add --skips to continue it")
+            if isinstance(self.decoder, SkipDecoder) and not isinstance(net, SkipDecoder):
+                self.decoder.body.load_state_dict(net.state_dict())  # its skips start at zero: the same pictures
+            else:
+                self.decoder.load_state_dict(net.state_dict())
             self.step_count = int(meta.get("steps", 0))
             self.elapsed_s = float(meta.get("train_seconds", 0.0))
             self.gen.manual_seed(self.cfg.seed + self.step_count)
@@ -628,6 +688,7 @@ def bank_path(kind: type[StyleBank] | type[ContentBank], images: ImageBank, per_
     key += [trainer.source_id] if trainer.source_id else []
     key += [["style_augment", cfg.style_augment]] if kind is StyleBank and trainer.augment.on else []
     key += [["teacher_content"]] if kind is ContentBank and trainer.teacher_content else []
+    key += [["skips", list(SKIP_TAPS)]] if kind is ContentBank and cfg.skips else []
     digest = hashlib.sha256(json.dumps(key).encode())
     name = "style_bank" if kind is StyleBank else "content_bank"
     return out / f"{name}_{digest.hexdigest()[:12]}.pt"
