@@ -274,7 +274,7 @@ class ControlsPanel(QWidget):
                 w.blockSignals(False)
 
     def set_alpha(self, alpha: float) -> None:
-        self.alpha_slider.setValue(round(100 * max(0.0, min(1.0, alpha))))
+        _set_fraction(self.alpha_slider, alpha)
 
     @property
     def alpha(self) -> float:
@@ -285,7 +285,7 @@ class ControlsPanel(QWidget):
         self.alpha_changed.emit(value / 100.0)
 
     def set_stabilize(self, strength: float) -> None:
-        self.stabilize_slider.setValue(round(100 * max(0.0, min(1.0, strength))))
+        _set_fraction(self.stabilize_slider, strength)
 
     @property
     def stabilize(self) -> float:
@@ -295,11 +295,14 @@ class ControlsPanel(QWidget):
         self.stabilize_label.setText(f"Steadiness (anti-flicker): {value / 100:.2f}")
         self.stabilize_changed.emit(value / 100.0)
 
+    def set_palette(self, strength: float) -> None:
+        _set_fraction(self.palette_slider, strength)
+
     def show_palette(self, strength: float) -> None:
         """Show ``strength`` quietly (a remembered value, or the running model's default)."""
         self.palette_slider.blockSignals(True)
         try:
-            self.palette_slider.setValue(round(100 * max(0.0, min(1.0, strength))))
+            self.set_palette(strength)
         finally:
             self.palette_slider.blockSignals(False)
         self._label_palette(self.palette_slider.value())
@@ -354,3 +357,8 @@ class ControlsPanel(QWidget):
             i = combo.count() - 1
         if i >= 0:
             combo.setCurrentIndex(i)
+
+
+def _set_fraction(slider: QSlider, value: float) -> None:
+    """A 0..100 slider set to ``value`` in [0, 1] (clamped)."""
+    slider.setValue(round(100 * max(0.0, min(1.0, value))))

@@ -513,7 +513,7 @@ class MainWindow(QMainWindow):
         self.controls.set_alpha(alpha)  # the slider's signal applies it
 
     def set_palette(self, strength: float) -> None:
-        self.controls.palette_slider.setValue(round(100 * strength))  # the slider's signal applies it
+        self.controls.set_palette(strength)  # the slider's signal applies it
 
     def set_color(self, mode: str) -> None:
         if self.controls.color_combo.currentData() != mode:
