@@ -26,6 +26,9 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings as hyp_settings
 
+# Qt offscreen unless the shell chose a platform, before any test module loads Qt: no test opens a
+# window on a real screen, and a file run alone behaves as under the README's test command.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 # The shared test media (content photos, style paintings, a mask, cutBunny.mp4): beside the
 # repository in the project's layout, else wherever ADAIN_TEST_MEDIA points. Tests reach them

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
 
 import numpy as np
 import pytest

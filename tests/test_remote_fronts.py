@@ -4,9 +4,7 @@ playlist's paintings; strength, mixes and recording refused); the kiosk config's
 command line's --osc checks."""
 from __future__ import annotations
 
-import os
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
 
 import argparse
 import logging

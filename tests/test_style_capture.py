@@ -10,11 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import logging
-import os
 import re
 import socket
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt loads
 
 import numpy as np
 import pytest
