@@ -337,8 +337,13 @@ class Stylizer:
         scaled by alpha (alpha 0 is the photo's own picture)."""
         if settings.color != "none" or settings.mask is not None:
             return 0.0
-        strength = PALETTE_DEFAULTS[self.model] if settings.palette is None else settings.palette
+        strength = self.palette_default if settings.palette is None else settings.palette
         return float(strength) * float(settings.alpha)
+
+    @property
+    def palette_default(self) -> float:
+        """The running model's pull to the painting's palette (``app.rules.PALETTE_DEFAULTS``)."""
+        return PALETTE_DEFAULTS[self.model]
 
     def _palette(self, settings: Settings) -> Palette:
         palettes = [self._palettes[s] for s in settings.styles]

@@ -152,6 +152,7 @@ class FakeStylizer:
     (The worker owns the settings: start it with ``settings=FAKE_SETTINGS`` so frames reach the fake.)"""
 
     description = "fake cpu"
+    palette_default = 0.25
 
     def __init__(self, delay: float = 0.0, fail_on: tuple[int, ...] = ()) -> None:
         self.delay = delay

@@ -37,6 +37,7 @@ def test_the_example_file_parses_with_every_key():
                                                   "cafe_terrace_at_night", "poppies"]
     assert config.seconds_of(config.playlist[0]) == 90 and config.seconds_of(config.playlist[1]) == 60
     assert config.playlist[1].color == "luminance" and config.playlist[2].alpha == 0.8
+    assert config.playlist[2].palette == 0.3 and config.playlist[3].palette is None  # None: the model's default
     text = (REPO / "kiosk.example.toml").read_text()
     for key in TOP_KEYS + ITEM_KEYS:  # the example shows every key
         assert f"\n{key} =" in text or f"\n[[{key}]]" in text, key
@@ -67,6 +68,7 @@ def test_the_config_folder_file_is_used_when_no_path_is_given():
     ("[[playlist]]\nstyle = 'a'\n[[playlist]]\nstyle = 'b'\nalpha = 1.7", "playlist[2].alpha",
      "must be between 0 and 1, got 1.7"),
     ("[[playlist]]\nalpha = 0.5", "playlist[1].style", "missing"),
+    ("[[playlist]]\nstyle = 'a'\npalette = -0.1", "playlist[1].palette", "must be between 0 and 1"),
     ("[[playlist]]\nstyle = 'a'\ncolor = 'sepia'", "playlist[1].color", "must be one of none, luminance, histogram"),
     ("[[playlist]]\nstyle = 'a'\nseconds = 1", "playlist[1].seconds", "must be longer than crossfade (1.5 s), got 1"),
     ("playlist = []", "playlist", "must list at least one style"),
@@ -239,3 +241,13 @@ def test_a_kiosk_session_hands_its_size_to_the_governor_unless_the_config_fixes_
         assert session.pipeline.size_choice == size and session.pipeline.target_fps == target
     finally:
         session.pipeline.stop()
+
+
+def test_command_line_palette_applies_to_every_entry_as_alpha_does():
+    from app.kiosk.config import with_live_options
+    from app.live.pipeline import LiveOptions
+
+    config = parse_config("[[playlist]]\nstyle = 'a'\npalette = 0.3\n[[playlist]]\nstyle = 'b'\n", "kiosk.toml")
+    assert [i.palette for i in with_live_options(config, LiveOptions()).playlist] == [0.3, None]  # the file's
+    over = with_live_options(config, LiveOptions(palette=0.7)).playlist
+    assert [(i.style, i.palette) for i in over] == [("a", 0.7), ("b", 0.7)]

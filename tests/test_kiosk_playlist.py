@@ -113,6 +113,18 @@ def test_settings_keep_the_base_and_are_valid():
     assert p.settings_at(4.0 - 0.76).color == "none" and p.settings_at(4.0 - 0.74).color == "luminance"
 
 
+def test_the_palette_glides_across_a_fade_and_the_models_default_switches_half_way():
+    p = Playlist([PlaylistEntry("a", 3.0, palette=0.2), PlaylistEntry("b", 3.0, palette=0.8),
+                  PlaylistEntry("c", 3.0)], crossfade=1.0)
+    assert p.settings_at(1.0).palette == 0.2 and p.settings_at(3.5).palette == 0.8
+    assert p.settings_at(2.5).palette == pytest.approx(0.5)  # half-way through the a -> b fade
+    glide = [p.state_at(2.0 + k / FPS).palette for k in range(int(FPS) + 1)]
+    assert all(b >= a for a, b in zip(glide, glide[1:]))
+    assert max(np.diff(glide)) <= 1.5 / 1.0 / FPS * 0.6 + 1e-9  # smoothstep's steepest slope, this fade, 0.2 -> 0.8
+    # into an entry that leaves it to the model (None): the engine's default from half-way
+    assert p.settings_at(5.4).palette == 0.8 and p.settings_at(5.6).palette is None
+
+
 def test_the_same_painting_twice_in_a_row_only_moves_alpha():
     p = Playlist([PlaylistEntry("a", 3.0, 1.0), PlaylistEntry("a", 3.0, 0.2)], crossfade=1.0)
     for t in np.arange(0.0, 6.0, 0.1):
@@ -171,3 +183,19 @@ def test_bad_playlists_are_refused():
         Playlist([], 1.0)
     with pytest.raises(ValueError):
         Playlist([PlaylistEntry("a", 1.0), PlaylistEntry("b", 3.0)], crossfade=1.0)
+
+
+def test_entries_without_a_palette_get_the_running_models_default(tmp_path):
+    from types import SimpleNamespace
+
+    from app.kiosk.config import KioskConfig, PlaylistItem
+    from app.kiosk.run import prepare_entries
+    from app.rules import PALETTE_DEFAULTS
+    from kiosk_fixtures import micro_stylizer
+
+    stylizer = micro_stylizer(tmp_path)
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    resolved = [(PlaylistItem(name, palette=palette), SimpleNamespace(path=tmp_path / name, caption="", name=name),
+                 image) for name, palette in (("a", 0.3), ("b", None))]
+    entries = prepare_entries(stylizer, resolved, KioskConfig())
+    assert [e.palette for e in entries] == [0.3, PALETTE_DEFAULTS[stylizer.model]]

@@ -131,12 +131,14 @@ class ActiveHours:
 
 @dataclass(frozen=True)
 class PlaylistItem:
-    """One [[playlist]] entry: a style name or image path, its strength, colour mode and duration."""
+    """One [[playlist]] entry: a style name or image path, its strength, colour mode, duration and
+    pull to the painting's colours."""
 
     style: str
     alpha: float = 1.0
     color: str = "none"
     seconds: float | None = None  # None: the config's ``interval``
+    palette: float | None = None  # None: the running model's default
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,7 @@ def _short(text: str, limit: int = 60) -> str:
 TOP_KEYS = ("source", "screen", "camera_size", "mirror", "size", "caption", "caption_seconds", "playlist",
             "interval", "shuffle", "crossfade", "exit_chord", "ignore_close", "active_hours", "log_level",
             "watchdog", "osc_port", "osc_host", "capture", "capture_key", "model")
-ITEM_KEYS = ("style", "alpha", "color", "seconds")
+ITEM_KEYS = ("style", "alpha", "color", "seconds", "palette")
 
 
 def _camera_size(value: Any, key: str, c: _Checker) -> tuple[int, int]:
@@ -314,7 +316,8 @@ def _item(value: Any, key: str, c: _Checker) -> PlaylistItem:
     seconds = None
     if "seconds" in t:
         seconds = float(c.number(t["seconds"], f"{key}.seconds", 0.0, 7 * 86400.0, lo_open=True))
-    return PlaylistItem(style, alpha, color, seconds)
+    palette = float(c.number(t["palette"], f"{key}.palette", *ALPHA_RANGE)) if "palette" in t else None
+    return PlaylistItem(style, alpha, color, seconds, palette)
 
 
 def config_from_dict(data: Any, origin: str = "config") -> KioskConfig:
@@ -421,18 +424,19 @@ def parse_config(text: str, origin: str = "config") -> KioskConfig:
 def with_live_options(config: KioskConfig, opts: LiveOptions, *, camera_size_given: bool = False,
                       osc_host: str | None = None, library: StyleLibrary | None = None) -> KioskConfig:
     """``config`` with the command line's values on top. --style entries replace the playlist (each
-    name checked now: UserError naming it); --alpha and --preserve-color apply to every entry. The
+    name checked now: UserError naming it); --alpha, --preserve-color and --palette apply to every entry. The
     camera size and the OSC host count only when given (``opts`` holds their defaults otherwise)."""
     playlist = None
     if opts.styles:
         library = library or StyleLibrary()
         for name in opts.styles:
             library.resolve(name)  # UserError naming the --style value
-        playlist = tuple(PlaylistItem(name, 1.0 if opts.alpha is None else opts.alpha, opts.color or "none")
-                         for name in opts.styles)
-    elif opts.alpha is not None or opts.color is not None:
-        playlist = tuple(PlaylistItem(i.style, i.alpha if opts.alpha is None else opts.alpha,
-                                      opts.color or i.color, i.seconds) for i in config.playlist) or None
+        playlist = tuple(PlaylistItem(name, 1.0 if opts.alpha is None else opts.alpha, opts.color or "none",
+                                      palette=opts.palette) for name in opts.styles)
+    elif opts.alpha is not None or opts.color is not None or opts.palette is not None:
+        playlist = tuple(PlaylistItem(i.style, i.alpha if opts.alpha is None else opts.alpha, opts.color or i.color,
+                                      i.seconds, i.palette if opts.palette is None else opts.palette)
+                         for i in config.playlist) or None
     return config.with_overrides(source=opts.source, size=opts.size, mirror=opts.mirror,
                                  camera_size=opts.camera_size if camera_size_given else None, playlist=playlist,
                                  osc_port=opts.osc_port, osc_host=osc_host)

@@ -32,6 +32,7 @@ class PlaylistEntry:
     color: str = "none"
     caption: str = ""
     name: str = ""  # the style's name (what a remote control asks for)
+    palette: float | None = None  # pull to the painting's colours (None: the model's default)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class PlaylistState:
     weights: tuple[float, ...]  # () for one style, (1 - w, w) during a fade
     alpha: float
     color: str
+    palette: float | None
     index: int  # the dominant entry (the incoming one once the fade is half-way)
     fade: float  # eased weight w of the incoming style; 0 outside fades
     caption: str  # the dominant entry's caption
@@ -139,7 +141,7 @@ class Playlist:
         t = max(0.0, float(t))
         if len(self.entries) == 1:
             e = self.entries[0]
-            return PlaylistState((e.style_id,), (), e.alpha, e.color, 0, 0.0, e.caption, t, math.inf)
+            return PlaylistState((e.style_id,), (), e.alpha, e.color, e.palette, 0, 0.0, e.caption, t, math.inf)
         idx, start, dur, nxt = self._slot(t)
         a, b = self.entries[idx], self.entries[nxt]
         f = self.crossfade
@@ -154,19 +156,23 @@ class Playlist:
         d = self.entries[dominant]
         alpha = (1.0 - w) * a.alpha + w * b.alpha
         color = a.color if w < 0.5 else b.color  # a mode cannot be interpolated: switch half-way
+        if a.palette is None or b.palette is None:  # the model's default is the engine's to pick
+            palette = a.palette if w < 0.5 else b.palette
+        else:
+            palette = (1.0 - w) * a.palette + w * b.palette
         if w <= 0.0:
             styles, weights = (a.style_id,), ()
         elif a.style_id == b.style_id:
             styles, weights = (a.style_id,), ()  # the same painting again: only alpha moves
         else:
             styles, weights = (a.style_id, b.style_id), (1.0 - w, w)
-        return PlaylistState(styles, weights, alpha, color, dominant, w, d.caption, age, left)
+        return PlaylistState(styles, weights, alpha, color, palette, dominant, w, d.caption, age, left)
 
     def settings_at(self, t: float, base: Settings | None = None) -> Settings:
-        """``base`` (processing size, mask...) with the styles, weights, alpha and colour of time ``t``."""
+        """``base`` (processing size, mask...) with the styles, weights, alpha, colour and palette of time ``t``."""
         s = self.state_at(t)
         return replace(base or Settings(), styles=s.styles, weights=s.weights, alpha=s.alpha,
-                       color=s.color)  # type: ignore[arg-type]
+                       color=s.color, palette=s.palette)  # type: ignore[arg-type]
 
 
 def caption_opacity(state: PlaylistState, hold: float, ramp: float = 1.0) -> float:

@@ -93,8 +93,9 @@ def prepare_entries(stylizer, resolved: Sequence[tuple[PlaylistItem, Style, np.n
             t0 = time.monotonic()
             sid = ids[style.path] = stylizer.add_style(image)
             log.info("style %s ready (%.2f s)", style.name, time.monotonic() - t0)
+        palette = stylizer.palette_default if item.palette is None else item.palette
         entries.append(PlaylistEntry(sid, config.seconds_of(item), item.alpha, item.color, style.caption,
-                                     style.name))
+                                     style.name, palette))
     return entries
 
 

@@ -201,7 +201,8 @@ class KioskSession:
 
         def job(stylizer) -> str:
             sid = stylizer.add_style(rgb)
-            entry = PlaylistEntry(sid, self.config.interval, 1.0, "none", entry_caption, path.stem)
+            entry = PlaylistEntry(sid, self.config.interval, 1.0, "none", entry_caption, path.stem,
+                                  stylizer.palette_default)
             with self._jump_lock:
                 entries = list(self.playlist.entries)
                 captured = [e for e in entries if kiosk_capture_day(e.name)]
