@@ -127,6 +127,21 @@ def fresh_encoder(base_encoder):
     return lambda: copy.deepcopy(base_encoder)
 
 
+@pytest.fixture
+def student_trainer(train_data, tmp_path, fresh_encoder):
+    """A Trainer of the fast student's decoder (a pruned, undistilled student) on ``train_data``:
+    32 px crops, batch 2, fp32, every 2nd batch a reconstruction."""
+    from app.tools.train import ImageBank, TrainConfig, Trainer
+    from models.student import prune_from, student_encoder
+
+    student = student_encoder()
+    prune_from(fresh_encoder(), student)
+    cfg = TrainConfig(content_dir=str(train_data / "content"), style_dir=str(train_data / "style"),
+                      out_dir=str(tmp_path), size=32, batch=2, warmup=0, bf16=False, decoder_width=0.25,
+                      checkpoint_minutes=1e9, eval_size=32, recon_every=2)
+    return Trainer(cfg, fresh_encoder(), ImageBank(cfg.content_dir), ImageBank(cfg.style_dir), source=student)
+
+
 def prime_encoder_cache(home: Path, cache_file: Path) -> None:
     """Make ``home`` hold the converted encoder (a symlink), so default_encoder() loads it."""
     target = home / "cache" / cache_file.name

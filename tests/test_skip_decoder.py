@@ -14,10 +14,10 @@ import torch
 from app import weights
 from app.errors import UserError
 from app.cli import train as train_cli
-from app.tools.train import ContentBank, ImageBank, TrainConfig, Trainer, has_skips
+from app.tools.train import ContentBank, Trainer, has_skips
 from conftest import assert_one_line
 from models.decoder import SKIP_TAPS, SkipDecoder, decode, decoder
-from models.student import prune_from, student_encoder
+from models.student import student_encoder
 from models.vgg import TAPS
 
 
@@ -91,13 +91,11 @@ def test_a_skip_decoder_file_round_trips_and_names_its_skips(tmp_path):
 
 
 @pytest.fixture
-def skip_trainer(train_data, tmp_path, fresh_encoder) -> Trainer:
-    student = student_encoder()
-    prune_from(fresh_encoder(), student)
-    cfg = TrainConfig(content_dir=str(train_data / "content"), style_dir=str(train_data / "style"),
-                      out_dir=str(tmp_path), size=32, batch=2, warmup=0, bf16=False, decoder_width=0.25,
-                      checkpoint_minutes=1e9, eval_size=32, recon_every=2, teacher_content=True, skips=True)
-    return Trainer(cfg, fresh_encoder(), ImageBank(cfg.content_dir), ImageBank(cfg.style_dir), source=student)
+def skip_trainer(student_trainer, fresh_encoder) -> Trainer:
+    """``student_trainer``'s set-up with a skip decoder and the teacher's content target."""
+    t = student_trainer
+    return Trainer(replace(t.cfg, teacher_content=True, skips=True), fresh_encoder(), t.contents, t.styles,
+                   source=t.source)
 
 
 def test_the_content_bank_keeps_the_skips_exactly(skip_trainer):

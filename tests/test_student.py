@@ -16,7 +16,7 @@ from app import weights
 from app.tools.distill import CHECKPOINT, EXPORT, LOSS_LOG, DistillConfig, Distiller, run as distill
 from app.errors import UserError
 from app.tools.flops import conv_flops
-from app.tools.train import ContentBank, ImageBank, StyleBank, TrainConfig, Trainer
+from app.tools.train import ContentBank, ImageBank, StyleBank, Trainer
 from conftest import assert_one_line
 from models.adain import adain
 from models.decoder import decoder
@@ -121,16 +121,6 @@ def test_a_file_that_is_not_a_student_is_one_clear_sentence(tmp_path, decoder_fi
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="junk.pth"):
         weights.load_student(tmp_path / "junk.pth")
-
-
-@pytest.fixture
-def student_trainer(train_data, tmp_path, fresh_encoder) -> Trainer:
-    student = student_encoder()
-    prune_from(fresh_encoder(), student)
-    cfg = TrainConfig(content_dir=str(train_data / "content"), style_dir=str(train_data / "style"),
-                      out_dir=str(tmp_path), size=32, batch=2, warmup=0, bf16=False, decoder_width=0.25,
-                      checkpoint_minutes=1e9, eval_size=32, recon_every=2)
-    return Trainer(cfg, fresh_encoder(), ImageBank(cfg.content_dir), ImageBank(cfg.style_dir), source=student)
 
 
 def test_the_students_decoder_works_in_the_students_space_and_vgg_measures_it(student_trainer):
