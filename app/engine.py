@@ -27,8 +27,7 @@ from app.paths import atomic_write_bytes, cache_dir
 from app.rules import (COLOR_MODES, MODEL_CHOICES, PALETTE_DEFAULTS, check_alpha, check_mix_weights,
                        check_processing_size)
 from models.adain import FeatureStats, adain, adain_masked, blend_alpha, calc_mean_std, mix_stats
-from models.decoder import SKIP_TAPS, SkipDecoder, decode
-from models.vgg import TAPS
+from models.decoder import SKIP_TAP_INDICES, SkipDecoder, decode, skip_features
 from models.color import Palette, color_stats, match_color, mix_palettes, palette_of, preserve_luminance, pull_palette
 from models.upsample import upsample_with_detail
 
@@ -141,7 +140,7 @@ class Stylizer:
         self.decoder = decoder.to(self.device, dtype, memory_format=self.memory_format).eval()
         for p in list(self.encoder.parameters()) + list(self.decoder.parameters()):
             p.requires_grad_(False)
-        self.skip_taps = [list(TAPS).index(t) for t in SKIP_TAPS] if isinstance(decoder, SkipDecoder) else []
+        self.skip_taps = list(SKIP_TAP_INDICES) if isinstance(decoder, SkipDecoder) else []
         self.encoder_id = encoder_id
         self.style_size = style_size
         self.stats_dir = stats_dir
@@ -180,7 +179,7 @@ class Stylizer:
         if wanted != given:
             raise UserError(f"{meta['source']}: this decoder takes {wanted}-channel features, the encoder gives "
                             f"{given}; a student and its decoder go together")
-        if isinstance(dec, SkipDecoder) and dec.skip_channels != [enc.channels[list(TAPS).index(t)] for t in SKIP_TAPS]:
+        if isinstance(dec, SkipDecoder) and dec.skip_channels != [enc.channels[i] for i in SKIP_TAP_INDICES]:
             raise UserError(f"{meta['source']}: this decoder's skips take {dec.skip_channels} channels, which "
                             "this encoder's taps do not give; a student and its decoder go together")
         trained_for = meta.get("student") if student is not None else meta.get("encoder_fingerprint")
@@ -312,7 +311,7 @@ class Stylizer:
         if not self.skip_taps:
             return Encoded(self.encoder(prepared.padded))
         taps = self.encoder.taps(prepared.padded)
-        return Encoded(taps[-1], tuple(taps[i] for i in self.skip_taps))
+        return Encoded(taps[-1], skip_features(taps))
 
     def transfer(self, content: torch.Tensor, prepared: _Prepared, settings: Settings) -> torch.Tensor:
         """AdaIN target features t (fp32): style mix, mask, colour matching, alpha."""

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.adain import calc_mean_std
+from models.vgg import TAPS
 
 DECODER_LENGTH = 29
 CONV_INDICES = (1, 5, 8, 11, 14, 18, 21, 25, 28)
@@ -42,7 +43,13 @@ def decoder(width: float = 1.0, in_channels: int = 512) -> nn.Sequential:
 # The content taps a skip decoder adds back, deepest first, and the index of the upsampling in
 # ``decoder()`` after which each tap's resolution is reached.
 SKIP_TAPS: tuple[str, ...] = ("relu3_1", "relu2_1")
+SKIP_TAP_INDICES: tuple[int, ...] = tuple(list(TAPS).index(t) for t in SKIP_TAPS)  # in ``Encoder.taps``' list
 _SKIP_AFTER: tuple[int, ...] = (3, 16)
+
+
+def skip_features(taps: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """A skip decoder's inputs among an encoder's four taps (``Encoder.taps``)."""
+    return tuple(taps[i] for i in SKIP_TAP_INDICES)
 
 
 class SkipDecoder(nn.Module):

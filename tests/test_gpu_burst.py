@@ -18,6 +18,7 @@ from PIL import Image
 from app import weights
 from app.tools.distill import STRETCHES as STUDENT_STRETCHES
 from app.tools.train import STRETCHES
+from models.decoder import decode, skip_features
 from conftest import REPO, smooth_image
 
 pytestmark = pytest.mark.shipped_decoder
@@ -103,7 +104,8 @@ def test_a_student_burst_distils_further_then_trains_the_decoder_for_the_new_stu
     decoder, meta = weights.load_decoder(out / "decoder_fp16.pth")
     assert meta["steps"] == decoder_steps and meta["student"] == weights.fingerprint(student)  # the NEW student
     with torch.no_grad():
-        assert decoder(student(torch.rand(1, 3, 64, 64))).shape == (1, 3, 64, 64)
+        taps = student.taps(torch.rand(1, 3, 64, 64))
+        assert decode(decoder, taps[-1], skip_features(taps)).shape == (1, 3, 64, 64)  # a skip decoder's too
 
 
 def test_pack_refuses_missing_data_and_an_oversized_pack(tmp_path, data, primed_home):

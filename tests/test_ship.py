@@ -109,6 +109,11 @@ def test_a_better_decoder_ships_with_its_status_and_samples_and_keeps_one_row_pe
     rows = (repo / CARD).read_text().split("<!-- history -->\n")[1].split("<!-- /history -->")[0].splitlines()
     assert len(rows) == 2 and rows[1].startswith("| 5,091-5,300 |")  # the 5,091-5,200 row is gone
 
+    (run / STRETCHES).write_text((run / STRETCHES).read_text().replace("test route", "another route"))
+    ship(run, repo=repo, with_peer=False, size=64, say=lambda _: None)  # an A/B's other arm, from the same start
+    rows = (repo / CARD).read_text().split("<!-- history -->\n")[1].split("<!-- /history -->")[0].splitlines()
+    assert [r.split("|")[6].strip() for r in rows[1:]] == ["test route", "another route"]
+
 
 def test_a_session_that_resumes_the_landed_checkpoint_gets_its_own_row(repo, tmp_path, media, primed_home):
     """The run folder carries on from the step it landed at: the new stretch is a new row, and a

@@ -34,6 +34,13 @@ def _trainer(cfg: TrainConfig, fresh_encoder) -> Trainer:
     return Trainer(cfg, fresh_encoder(), ImageBank(cfg.content_dir), ImageBank(cfg.style_dir))
 
 
+def test_the_route_names_what_differs_from_the_defaults():
+    """The route is what tells two landed runs from one start apart in the model card's history."""
+    cfg = TrainConfig(content_dir="c", style_dir="s", out_dir="o", recon_every=4)
+    assert cfg.route() == "128 px, batch 8, AdaIN with every 4th batch a reconstruction"
+    assert replace(cfg, style_weight=20).route().endswith(", style weight 20")
+
+
 def test_image_bank_crops(data):
     bank = ImageBank(data / "content")
     assert len(bank) == 12

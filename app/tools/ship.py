@@ -120,6 +120,13 @@ def _row_steps(row: str) -> tuple[str, str]:
     return start.strip(), end.strip()
 
 
+def _row_key(row: str) -> tuple[str, str]:
+    """A history row's start step and route (the sixth column). A stretch landed again (insurance,
+    then final) keeps one row, the last; runs from one start on different routes (an A/B) one each."""
+    cells = row.split("|")
+    return _row_steps(row)[0], cells[6].strip() if len(cells) > 7 else ""
+
+
 def _landed_stretches(run: Path, landed_ends: set[int]) -> list[dict]:
     """The run folder's stretches since it last landed: from the latest one that started where a
     history row ends (a session resuming the run's own checkpoint at the landed step starts a new
@@ -217,8 +224,7 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
     rows = (history.group(1) if history else "").splitlines(keepends=True)
     ends = {end.replace(",", "") for _, end in map(_row_steps, rows)}
     row = _history_row(run, meta, new, peer_score, better, {int(e) for e in ends if e.isdigit()}, target.peer)
-    start = _row_steps(row)[0]  # a stretch landed again (insurance, then final) keeps one row: the last
-    rows = [r for r in rows if _row_steps(r)[0] != start]
+    rows = [r for r in rows if _row_key(r) != _row_key(row)]
     card = _replace_between(card, target.history_mark, "".join(rows) + row)
     card_path.write_text(card)
     say(("shipped " if better else "not shipped, kept as the resume point ") + f"{dest}: {reason}")

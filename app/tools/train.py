@@ -34,9 +34,9 @@ from app.tools.quality import centre_square, psnr, to_rgb8
 from app import weights as weights_io
 from models.adain import FeatureStats, adain, calc_mean_std
 from models.augment import ZOOM, StyleAugment
-from models.decoder import SKIP_TAPS, SkipDecoder, decode, decoder as build_decoder
+from models.decoder import SKIP_TAP_INDICES, SKIP_TAPS, SkipDecoder, decode, decoder as build_decoder, skip_features
 from models.losses import content_loss, reconstruction_loss, style_loss
-from models.vgg import TAPS, Encoder
+from models.vgg import Encoder
 
 CHECKPOINT = "checkpoint.pt"
 EXPORT = "decoder_fp16.pth"
@@ -109,6 +109,8 @@ class TrainConfig:
             parts.append(f"imitating the full model's picture (weight {self.teacher_output:g})")
         if self.skips:
             parts.append(f"a skip decoder ({' and '.join(SKIP_TAPS)} added back)")
+        if self.style_weight != TrainConfig.style_weight:
+            parts.append(f"style weight {self.style_weight:g}")
         return ", ".join(parts)
 
     def learning_rate(self, step: int) -> float:
@@ -384,7 +386,7 @@ class Trainer:
         self.source = self.encoder if source is None else (
             source.eval().requires_grad_(False).to(self.device, dtype, memory_format=torch.channels_last))
         torch.manual_seed(cfg.seed)
-        self.skip_taps = [list(TAPS).index(t) for t in SKIP_TAPS] if cfg.skips else []
+        self.skip_taps = list(SKIP_TAP_INDICES) if cfg.skips else []
         decoder: nn.Module = build_decoder(width=cfg.decoder_width, in_channels=self.source.channels[-1])
         if cfg.skips:
             decoder = SkipDecoder(decoder, [self.source.channels[i] for i in self.skip_taps])
@@ -466,7 +468,7 @@ class Trainer:
             return self.source(images), ()
         else:
             taps = self.source.taps(images)
-        return taps[-1], tuple(taps[i] for i in self.skip_taps)
+        return taps[-1], skip_features(taps)
 
     def losses(self, content: torch.Tensor, style: torch.Tensor | list[FeatureStats],
                decoder: nn.Module | None = None, content_encoded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
