@@ -29,6 +29,10 @@ decoder trained for the earlier student is a fine start for a further-distilled 
     cp OUT/student_fp16.pth models/weights/student_resume_fp16.pth             # here again, and
     cp OUT/decoder_fp16.pth models/weights/student_decoder_resume_fp16.pth     # continue from them
 
+``--distill-minutes 0`` trains the decoder alone, for the landed student (frozen, as the CPU's
+stretches keep it; no student_fp16.pth comes back), e.g. on the CPU's route:
+``student --distill-minutes 0 --decoder-minutes 8 --out OUT -- --teacher-output 3``.
+
 It leaves student_fp16.pth, decoder_fp16.pth, samples.jpg, student_evals.jsonl, evals.jsonl and
 logs.tar.gz (both stages' losses, stretches and configs): six files, as a borrowed machine hands
 back at most eight. ``--distill-args="..."`` go to ``distill``, arguments after ``--`` to ``train``.
@@ -165,13 +169,17 @@ def student(pack_dir: Path, distill_minutes: float, decoder_minutes: float, out:
     from app.tools.train import run as train
 
     many = str(10**9)  # the minutes end each stage, not a step count
-    args = _parse(distill_cli, "gpu_burst.py student --distill-args", [
-        *_data_args(pack_dir), "--out", str(work / "distill"), "--resume", str(STUDENT_START), "--size", "192",
-        "--batch", "16", "--iterations", many, "--device", "cuda", "--checkpoint-minutes", "3", *distill_args])
-    distiller = distill(distill_cli.config(args), resume=args.resume, teacher=weights.default_encoder(),
-                        encoder_id=manifest["encoder_id"], max_minutes=distill_minutes)
-    new_student = work / "distill" / STUDENT_EXPORT
-    print(f"distillation ended at step {distiller.step_count}")
+    stages = [work / "decoder"]
+    new_student = STUDENT_START  # no distillation: the landed student, frozen, as the CPU's stretches keep it
+    if distill_minutes > 0:
+        args = _parse(distill_cli, "gpu_burst.py student --distill-args", [
+            *_data_args(pack_dir), "--out", str(work / "distill"), "--resume", str(STUDENT_START), "--size", "192",
+            "--batch", "16", "--iterations", many, "--device", "cuda", "--checkpoint-minutes", "3", *distill_args])
+        distiller = distill(distill_cli.config(args), resume=args.resume, teacher=weights.default_encoder(),
+                            encoder_id=manifest["encoder_id"], max_minutes=distill_minutes)
+        stages.insert(0, work / "distill")
+        new_student = work / "distill" / STUDENT_EXPORT
+        print(f"distillation ended at step {distiller.step_count}")
 
     args = _parse(train_cli, "gpu_burst.py student --", [
         *_data_args(pack_dir), "--out", str(work / "decoder"), "--student", str(new_student),
@@ -181,7 +189,6 @@ def student(pack_dir: Path, distill_minutes: float, decoder_minutes: float, out:
                     encoder_id=manifest["encoder_id"], max_minutes=decoder_minutes)
 
     out.mkdir(parents=True, exist_ok=True)
-    stages = (work / "distill", work / "decoder")
     for name in STUDENT_RETURNED:
         for folder in stages:
             if (folder / name).is_file():
@@ -191,8 +198,9 @@ def student(pack_dir: Path, distill_minutes: float, decoder_minutes: float, out:
             for path in sorted(folder.glob("*.json*")):
                 if path.name not in STUDENT_RETURNED:
                     tar.add(path, arcname=path.name)
-    print(f"student burst ended at distillation step {distiller.step_count} and decoder step {trainer.step_count}; "
-          f"continue from {out / STUDENT_EXPORT} and {out / 'decoder_fp16.pth'}")
+    student_file = out / STUDENT_EXPORT if distill_minutes > 0 else STUDENT_START
+    print(f"student burst ended at decoder step {trainer.step_count}; continue from {student_file} and "
+          f"{out / 'decoder_fp16.pth'}")
     return 0
 
 
@@ -217,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("student", help="distil the fast student, then train its decoder, on the GPU; "
                                         "arguments after -- go to train")
     st.add_argument("--pack", type=Path, default=REPO / ".burst")
-    st.add_argument("--distill-minutes", type=float, required=True, help="minutes of distillation, first")
+    st.add_argument("--distill-minutes", type=float, required=True,
+                    help="minutes of distillation, first (0: none; the decoder trains for the landed student)")
     st.add_argument("--decoder-minutes", type=float, required=True, help="minutes of decoder training, then")
     st.add_argument("--out", type=Path, required=True, help="where the student, its decoder, samples and logs are left")
     st.add_argument("--work", type=Path, default=None, help="the run folders (default: a new temporary folder)")

@@ -12,10 +12,13 @@
 #
 # The fast model (the student) from the same pack instead of call 1: distillation continued from
 # models/weights/student_resume_fp16.pth for DISTIL minutes, then its decoder from
-# student_decoder_resume_fp16.pth against the new student for DECODER minutes:
+# student_decoder_resume_fp16.pth against the new student for DECODER minutes, on the CPU's route
+# (imitating the full model's pictures, weight 3; a skip decoder stays one):
 #   call (carry .burst, DISTIL + DECODER + ~2 min, under 10):  bash scripts/gpu_session.sh student 4 3
 #   back here: $OUT/student/{student_fp16,decoder_fp16}.pth (~0.5 MiB each), samples.jpg, the two
 #   evals.jsonl and logs.tar.gz; copy the two .pth files over the two *_resume_fp16.pth to continue.
+# DISTIL 0 trains the decoder alone for the landed student (what the CPU's stretches do; no
+# student_fp16.pth comes back): bash scripts/gpu_session.sh student 0 8
 #
 # The pack and the wheels do not fit into one call together (64 MiB with the repository).
 # Everything the caller needs comes back under $OUT (at most 8 files of 16 MiB).
@@ -34,7 +37,7 @@ case "${1:-}" in
     distil="${2:-4}" decoder="${3:-3}"
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
     python3 -m scripts.gpu_burst student --pack .burst --distill-minutes "$distil" --decoder-minutes "$decoder" \
-      --out "$OUT/student" 2>&1 | tr '\r' '\n' | grep -v '^\(train\|distil\): ' | tee "$OUT/student.log"
+      --out "$OUT/student" -- --teacher-output 3 2>&1 | tr '\r' '\n' | grep -v '^\(train\|distil\): ' | tee "$OUT/student.log"
     tail -n 1 "$OUT/student/student_evals.jsonl" "$OUT/student/evals.jsonl" 2>/dev/null
     ;;
   check)

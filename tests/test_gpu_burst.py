@@ -108,6 +108,32 @@ def test_a_student_burst_distils_further_then_trains_the_decoder_for_the_new_stu
         assert decode(decoder, taps[-1], skip_features(taps)).shape == (1, 3, 64, 64)  # a skip decoder's too
 
 
+def test_a_student_burst_without_distillation_trains_the_decoder_for_the_landed_student(data, tmp_path,
+                                                                                       primed_home):
+    pack = tmp_path / "pack"
+    done = _burst("pack", "--data", str(data), "--out", str(pack), "--side", "64", home=primed_home, block=[])
+    assert done.returncode == 0, done.stderr
+    landed, _ = weights.load_student(REPO / "models/weights/student_resume_fp16.pth")
+    start, start_meta = weights.load_decoder(REPO / "models/weights/student_decoder_resume_fp16.pth")
+    steps = int(start_meta["steps"]) + 2
+
+    out = tmp_path / "back"
+    done = _burst("student", "--pack", str(pack), "--distill-minutes", "0", "--decoder-minutes", "30",
+                  "--out", str(out), "--work", str(tmp_path / "work"),
+                  "--", "--device", "cpu", "--precision", "fp32", "--size", "128", "--batch", "1", "--style-bank", "0",
+                  "--iterations", str(steps), "--teacher-output", "3", home=tmp_path / "elsewhere", block=MISSING_THERE)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(["decoder_fp16.pth", "samples.jpg", "evals.jsonl",
+                                                             "logs.tar.gz"])
+    assert not (tmp_path / "work" / "distill").exists()
+    decoder, meta = weights.load_decoder(out / "decoder_fp16.pth")
+    assert meta["steps"] == steps and meta["student"] == weights.fingerprint(landed)
+    assert type(decoder) is type(start)  # a skip decoder goes on as one
+    with tarfile.open(out / "logs.tar.gz") as tar:
+        config = json.loads(tar.extractfile("config.json").read())
+    assert config["teacher_output"] == 3
+
+
 def test_pack_refuses_missing_data_and_an_oversized_pack(tmp_path, data, primed_home):
     done = _burst("pack", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "p"), home=primed_home, block=[])
     assert done.returncode == 2 and "prepare_training_data" in done.stderr and "Traceback" not in done.stderr
