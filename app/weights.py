@@ -187,8 +187,8 @@ def load_decoder(path: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """A decoder and its metadata. Default: the project's trained decoder shipped in the repo.
 
     Our own files are ``{"format": "adain-live-decoder", "width": w, "state_dict": ...}``, with
-    ``skip_channels`` for a :class:`SkipDecoder`; published ``decoder.pth`` files are bare state
-    dicts of the full-width decoder.
+    ``skip_channels`` (and ``skip_modulated``) for a :class:`SkipDecoder`; published ``decoder.pth``
+    files are bare state dicts of the full-width decoder.
     """
     path = Path(path) if path else DEFAULT_DECODER
     if not path.is_file():
@@ -207,7 +207,7 @@ def load_decoder(path: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
     width = float(meta.get("width", 1.0))
     net: nn.Module = build_decoder(width=width, in_channels=int(meta.get("in_channels", 512)))
     if meta.get("skip_channels"):
-        net = SkipDecoder(net, [int(c) for c in meta["skip_channels"]])
+        net = SkipDecoder(net, [int(c) for c in meta["skip_channels"]], modulated=bool(meta.get("skip_modulated")))
     check_and_load(net, state, path, "decoder")
     return net, meta
 
@@ -217,6 +217,7 @@ def save_decoder(net: nn.Module, path: Path, **meta: Any) -> None:
     state = {k: v.detach().to(torch.float16).cpu() for k, v in net.state_dict().items()}
     if isinstance(net, SkipDecoder):
         meta["skip_channels"] = net.skip_channels
+        meta["skip_modulated"] = net.modulated
     buf = io.BytesIO()
     torch.save({"format": "adain-live-decoder", **meta, "state_dict": state}, buf)
     atomic_write_bytes(Path(path), buf.getvalue())

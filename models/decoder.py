@@ -60,9 +60,14 @@ class SkipDecoder(nn.Module):
     For the fast student, whose 128-channel relu4_1 carries too little of the photo for the decoder
     to redraw it: the skips cost ~0.15 GFLOP at 320x427 against the decoder's 4.3. The 1x1 convs
     start at zero, so a skip decoder made from a trained plain one starts as that one.
+
+    ``modulated``: each normalised skip is first scaled and shifted per channel by a linear map of
+    the AdaIN target's own mean and std (the style's relu4_1 statistics at alpha 1), so how much of
+    the photo's structure comes through, and in which channels, can follow the painting. The map
+    starts at zero (scale 1, shift 0): a modulated decoder grown from a skip decoder starts as it.
     """
 
-    def __init__(self, body: nn.Sequential, skip_channels: Sequence[int]) -> None:
+    def __init__(self, body: nn.Sequential, skip_channels: Sequence[int], modulated: bool = False) -> None:
         super().__init__()
         if len(skip_channels) != len(SKIP_TAPS):
             raise ValueError(f"need channels for {len(SKIP_TAPS)} skips ({', '.join(SKIP_TAPS)}), got {skip_channels}")
@@ -70,23 +75,44 @@ class SkipDecoder(nn.Module):
         # the conv two entries before each upsampling (pad, conv, relu, up) sets its channels
         self.skips = nn.ModuleList(nn.Conv2d(c, body[after - 2].out_channels, 1)
                                    for c, after in zip(skip_channels, _SKIP_AFTER, strict=True))
-        for conv in self.skips:
-            nn.init.zeros_(conv.weight)
-            nn.init.zeros_(conv.bias)
+        self.modulation = nn.Linear(2 * body[1].in_channels, 2 * sum(skip_channels)) if modulated else None
+        for layer in [*self.skips, *([self.modulation] if modulated else [])]:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     @property
     def skip_channels(self) -> list[int]:
         return [conv.in_channels for conv in self.skips]
 
+    @property
+    def modulated(self) -> bool:
+        return self.modulation is not None
+
     def forward(self, target: torch.Tensor, skips: Sequence[torch.Tensor]) -> torch.Tensor:
-        at = dict(zip(_SKIP_AFTER, zip(self.skips, skips, strict=True)))
+        films = self._films(target) if self.modulation is not None else [None] * len(self.skips)
+        at = dict(zip(_SKIP_AFTER, zip(self.skips, skips, films, strict=True)))
         x = target
         for i, layer in enumerate(self.body):
             x = layer(x)
             if i in at:
-                conv, feat = at[i]
-                x = x + conv(_normalised(feat, x.shape[-2:]).to(x.dtype))
+                conv, feat, film = at[i]
+                structure = _normalised(feat, x.shape[-2:])
+                if film is not None:
+                    structure = structure * film[0] + film[1]
+                x = x + conv(structure.to(x.dtype))
         return x
+
+    def _films(self, target: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each skip's per-channel (scale, shift), (N, C, 1, 1) in fp32, from the target's statistics."""
+        assert self.modulation is not None
+        stats = calc_mean_std(target)
+        z = torch.cat([stats.mean, stats.std], dim=1).flatten(1)
+        out = self.modulation(z.to(self.modulation.weight.dtype)).float()[..., None, None]
+        films = []
+        for c in self.skip_channels:
+            films.append((1.0 + out[:, :c], out[:, c:2 * c]))
+            out = out[:, 2 * c:]
+        return films
 
 
 def _normalised(feat: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 from app import weights
 from app.errors import UserError
 from app.cli import train as train_cli
-from app.tools.train import ContentBank, Trainer, has_skips
+from app.tools.train import ContentBank, Trainer, skip_kind
 from conftest import assert_one_line
 from models.decoder import SKIP_TAPS, SkipDecoder, decode, decoder
 from models.student import student_encoder
@@ -87,6 +87,29 @@ def test_a_skip_decoder_file_round_trips_and_names_its_skips(tmp_path):
         torch.testing.assert_close(loaded(target, [r31, r21]), net.half().float()(target, [r31, r21]))
 
 
+def test_a_modulated_decoder_starts_as_its_skip_decoder_then_lets_the_style_set_the_structure(tmp_path):
+    net, _ = _skip_decoder()
+    modulated = SkipDecoder(net.body, [64, 32], modulated=True).eval()
+    missing, unexpected = modulated.load_state_dict(net.state_dict(), strict=False)
+    assert not unexpected and sorted(missing) == ["modulation.bias", "modulation.weight"]
+    target, r31, r21 = _taps(6)
+    with torch.no_grad():
+        assert torch.equal(modulated(target, [r31, r21]), net(target, [r31, r21]))  # the map starts at zero
+        modulated.modulation.weight.normal_(0.0, 0.05)
+        louder = 2.0 * target + 0.5  # another style's statistics, the same layout
+        assert float((modulated(louder, [r31, r21]) - net(louder, [r31, r21])).abs().mean()) > 1e-3
+        # the skips' structure still carries none of the photo's own statistics
+        torch.testing.assert_close(modulated(target, [3.0 * r31 + 0.7, 0.5 * r21 - 0.2]),
+                                   modulated(target, [r31, r21]), rtol=1e-4, atol=1e-4)
+    weights.save_decoder(modulated, tmp_path / "modulated.pth", width=0.25, in_channels=128)
+    loaded, meta = weights.load_decoder(tmp_path / "modulated.pth")
+    assert loaded.modulated and meta["skip_modulated"] is True
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(target, [r31, r21]), modulated.half().float()(target, [r31, r21]))
+        low = loaded.to(torch.bfloat16)(target.bfloat16(), [r31.bfloat16(), r21.bfloat16()])  # the engine's CPU dtype
+    assert low.dtype == torch.bfloat16 and torch.isfinite(low).all()
+
+
 # ----------------------------------------------------------------------------- training
 
 
@@ -133,7 +156,7 @@ def test_a_skip_run_grows_from_a_plain_decoder_file_and_refuses_what_cannot_cont
     plain.save(tmp_path / "plain.pt")
     t.export(tmp_path / "skip.pth")
     t.save(tmp_path / "skip.pt")
-    assert [has_skips(tmp_path / f) for f in ("plain.pth", "plain.pt", "skip.pth", "skip.pt")] == [
+    assert [skip_kind(tmp_path / f)[0] for f in ("plain.pth", "plain.pt", "skip.pth", "skip.pt")] == [
         False, False, True, True]
     parser = argparse.ArgumentParser()
     train_cli.add_arguments(parser)
@@ -142,6 +165,39 @@ def test_a_skip_run_grows_from_a_plain_decoder_file_and_refuses_what_cannot_cont
     assert not train_cli.config(parser.parse_args(base + [str(tmp_path / "plain.pth")])).skips
     for trainer, path, words in ((t, "plain.pt", "start from its decoder_fp16.pth"),
                                  (plain, "skip.pth", "add --skips")):
+        with pytest.raises(UserError) as err:
+            trainer.load(tmp_path / path)
+        assert_one_line(str(err.value))
+        assert words in str(err.value)
+
+
+def test_a_modulated_run_grows_from_a_skip_decoder_file_and_is_implied_by_its_own(skip_trainer, tmp_path,
+                                                                                  fresh_encoder):
+    t = skip_trainer
+    m = Trainer(replace(t.cfg, skip_modulation=True), fresh_encoder(), t.contents, t.styles, source=t.source)
+    assert m.decoder.modulated and "modulated by the style's statistics" in m.cfg.route()
+    with torch.no_grad():
+        t.ema.skips[0].weight.normal_(0.0, 0.5)  # the export is the average's
+    t.export(tmp_path / "skip.pth")
+    m.load(tmp_path / "skip.pth")
+    t.load(tmp_path / "skip.pth")
+    content = t.contents.crops(2, 32, torch.Generator().manual_seed(3))
+    style = t.styles.crops(2, 32, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(m.objective(content, style, decoder=m.ema).image,
+                                   t.objective(content, style, decoder=t.ema).image)
+    assert all(np.isfinite(m.step().loss) for _ in range(3))
+    m.export(tmp_path / "modulated.pth")
+    m.save(tmp_path / "modulated.pt")
+    assert skip_kind(tmp_path / "modulated.pth") == skip_kind(tmp_path / "modulated.pt") == (True, True)
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    base = ["--content-dir", t.cfg.content_dir, "--style-dir", t.cfg.style_dir]
+    cfg = train_cli.config(parser.parse_args(base + ["--resume", str(tmp_path / "modulated.pth")]))
+    assert cfg.skips and cfg.skip_modulation  # implied
+    assert train_cli.config(parser.parse_args(base + ["--skip-modulation"])).skips
+    for trainer, path, words in ((t, "modulated.pth", "add --skip-modulation"),
+                                 (t, "modulated.pt", "start from its decoder_fp16.pth")):
         with pytest.raises(UserError) as err:
             trainer.load(tmp_path / path)
         assert_one_line(str(err.value))

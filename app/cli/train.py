@@ -75,6 +75,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "inside the decoder through 1x1 convs (~0.15 GFLOP at 320x427 for the student), so it "
                         "redraws the photo from more than relu4_1; started from a plain decoder file "
                         "(--resume FILE.pth), the skips start at zero; resuming a skip decoder implies it")
+    p.add_argument("--skip-modulation", action="store_true",
+                   help="with the skips: scale and shift each skip's channels by a learned map of the style's "
+                        "relu4_1 mean and std (read off the AdaIN target), so how much of the photo's "
+                        "structure shows can follow the painting; implies --skips; started from a skip decoder "
+                        "file, the map starts at zero; resuming a modulated decoder implies it")
     p.add_argument("--recon-weight", type=float, default=1.0,
                    help="scale of the reconstruction loss against the AdaIN objective's")
     p.add_argument("--style-augment", type=float, nargs="?", const=0.5, default=0.0, metavar="STRENGTH",
@@ -91,7 +96,7 @@ def config(args: argparse.Namespace):
     """The checked TrainConfig for parsed arguments (also used by scripts/gpu_burst.py)."""
     from app.device import cpu_supports_bf16, select_device
     from app.errors import UserError
-    from app.tools.train import TrainConfig, has_skips
+    from app.tools.train import TrainConfig, skip_kind
 
     if args.iterations <= 0 or args.batch <= 0:
         raise UserError("--iterations and --batch must be positive")
@@ -119,6 +124,7 @@ def config(args: argparse.Namespace):
         student_width = float(load_student(args.student)[1]["width"])
         decoder_width = student_width if decoder_width is None else decoder_width
     decoder_width = 1.0 if decoder_width is None else decoder_width
+    resumed_skips = skip_kind(args.resume) if args.resume is not None and args.resume.is_file() else (False, False)
     device = select_device(args.device)
     native_bf16 = device.type == "cuda" or cpu_supports_bf16()
     bf16 = False if args.no_bf16 else (native_bf16 if args.precision == "auto" else args.precision == "bf16")
@@ -133,7 +139,8 @@ def config(args: argparse.Namespace):
         student=str(args.student) if args.student else None, style_augment=args.style_augment,
         teacher_content=args.teacher_content, teacher_output=args.teacher_output,
         teacher_decoder=str(args.teacher_decoder) if args.teacher_decoder else None,
-        skips=args.skips or (args.resume is not None and args.resume.is_file() and has_skips(args.resume)),
+        skips=args.skips or args.skip_modulation or resumed_skips[0],
+        skip_modulation=args.skip_modulation or resumed_skips[1],
         holdout_content_dir=str(args.holdout_content_dir) if args.holdout_content_dir else None,
         holdout_style_dir=str(args.holdout_style_dir) if args.holdout_style_dir else None,
     )

@@ -85,6 +85,7 @@ class TrainConfig:
     teacher_output: float = 0.0
     teacher_decoder: str | None = None  # the full decoder imitated (None: the shipped one)
     skips: bool = False  # a models.decoder.SkipDecoder: the content's relu3_1 and relu2_1 added back
+    skip_modulation: bool = False  # its skips scaled and shifted by the style's statistics (implies skips)
 
     def is_reconstruction(self, step: int) -> bool:
         return step < self.recon_until or (self.recon_every > 0 and step % self.recon_every == 0)
@@ -108,7 +109,8 @@ class TrainConfig:
         if self.teacher_output:
             parts.append(f"imitating the full model's picture (weight {self.teacher_output:g})")
         if self.skips:
-            parts.append(f"a skip decoder ({' and '.join(SKIP_TAPS)} added back)")
+            parts.append(f"a skip decoder ({' and '.join(SKIP_TAPS)} added back"
+                         + (", modulated by the style's statistics)" if self.skip_modulation else ")"))
         if self.style_weight != TrainConfig.style_weight:
             parts.append(f"style weight {self.style_weight:g}")
         return ", ".join(parts)
@@ -160,14 +162,18 @@ def read_checkpoint(path: Path) -> object:
         raise UserError(f"{path}: not a readable checkpoint ({reason(exc, 120)})") from None
 
 
-def has_skips(path: Path) -> bool:
-    """Whether a checkpoint or decoder file (what ``--resume`` takes) holds a skip decoder."""
-    state = read_checkpoint(path)
+def skip_kind(path: Path) -> tuple[bool, bool]:
+    """(skips, modulated skips) of the decoder in a checkpoint or decoder file (what ``--resume`` takes)."""
+    return _skip_kind(read_checkpoint(path))
+
+
+def _skip_kind(state: object) -> tuple[bool, bool]:
     if not isinstance(state, dict):
-        return False
+        return False, False
     if state.get("format") == "adain-live-train":
-        return any(str(k).startswith("skips.") for k in state.get("decoder", {}))
-    return bool(state.get("skip_channels"))
+        keys = [str(k) for k in state.get("decoder", {})]
+        return any(k.startswith("skips.") for k in keys), any(k.startswith("modulation.") for k in keys)
+    return bool(state.get("skip_channels")), bool(state.get("skip_modulated"))
 
 
 def run_folder(out_dir: str, checkpoint: str, what: str, resume: Path | None) -> Path:
@@ -388,8 +394,10 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.skip_taps = list(SKIP_TAP_INDICES) if cfg.skips else []
         decoder: nn.Module = build_decoder(width=cfg.decoder_width, in_channels=self.source.channels[-1])
+        if cfg.skip_modulation and not cfg.skips:
+            raise ValueError("skip_modulation needs skips")
         if cfg.skips:
-            decoder = SkipDecoder(decoder, [self.source.channels[i] for i in self.skip_taps])
+            decoder = SkipDecoder(decoder, [self.source.channels[i] for i in self.skip_taps], cfg.skip_modulation)
         self.decoder = decoder.to(self.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=cfg.lr)
         # Adam at a high learning rate leaves the weights jittering around the optimum (held-out
@@ -593,9 +601,9 @@ class Trainer:
         """Resume from a full checkpoint, or warm-start from an exported fp16 decoder."""
         state = read_checkpoint(path)
         if isinstance(state, dict) and state.get("format") == "adain-live-train":
-            if any(k.startswith("skips.") for k in state["decoder"]) != self.cfg.skips:
-                raise UserError(f"{path}: a run {'with' if self.cfg.skips else 'without'} --skips cannot continue "
-                                f"this checkpoint; to add skips, start from its decoder_fp16.pth")
+            if _skip_kind(state) != (self.cfg.skips, self.cfg.skip_modulation):
+                raise UserError(f"{path}: this run's {self._skips_in_words()} cannot continue this checkpoint's "
+                                "decoder; to add skips or their modulation, start from its decoder_fp16.pth")
             weights_io.check_and_load(self.decoder, state["decoder"], path, "decoder")
             self.optimizer.load_state_dict(state["optimizer"])
             self.gen.set_state(state["rng_data"])
@@ -615,10 +623,14 @@ class Trainer:
                 raise UserError(f"{path}: decoder width {meta.get('width')} differs from --decoder-width")
             if isinstance(net, SkipDecoder) and not self.cfg.skips:
                 raise UserError(f"{path}: a skip decoder: add --skips to continue it")
-            if isinstance(self.decoder, SkipDecoder) and not isinstance(net, SkipDecoder):
-                self.decoder.body.load_state_dict(net.state_dict())  # its skips start at zero: the same pictures
-            else:
-                self.decoder.load_state_dict(net.state_dict())
+            if isinstance(net, SkipDecoder) and net.modulated and not self.cfg.skip_modulation:
+                raise UserError(f"{path}: a decoder with modulated skips: add --skip-modulation to continue it")
+            # a decoder grows: a plain file into a skip decoder's body, a skip one into a modulated one; what
+            # it gains starts at zero, so it paints what the file painted
+            into = self.decoder.body if isinstance(self.decoder, SkipDecoder) and not isinstance(net, SkipDecoder) \
+                else self.decoder
+            missing, unexpected = into.load_state_dict(net.state_dict(), strict=False)
+            assert not unexpected and all(k.startswith("modulation.") for k in missing), (missing, unexpected)
             self.step_count = int(meta.get("steps", 0))
             self.elapsed_s = float(meta.get("train_seconds", 0.0))
             self.gen.manual_seed(self.cfg.seed + self.step_count)
@@ -626,6 +638,9 @@ class Trainer:
             self.warm_start_step = self.step_count
         self.decoder.to(memory_format=torch.channels_last)
         self.ema.to(memory_format=torch.channels_last)
+
+    def _skips_in_words(self) -> str:
+        return ("modulated skips" if self.cfg.skip_modulation else "skips") if self.cfg.skips else "plain decoder"
 
     def export(self, path: Path, **extra: object) -> None:
         """The averaged weights (what evaluation measured) as an fp16 decoder file."""
