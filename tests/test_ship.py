@@ -72,10 +72,13 @@ def _run(tmp_path: Path, decoder_source: Path | None, media: Path, student: bool
 
 def test_a_worse_decoder_becomes_the_resume_point_and_leaves_the_shipped_one(repo, tmp_path, media, primed_home):
     run = _run(tmp_path, None, media)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "style_weight": 20.0}))  # the bar's lambda stays 10
     before = (repo / SHIPPED).read_bytes()
     report = ship(run, repo=repo, with_peer=False, size=64, say=lambda _: None)
     assert not report.shipped and "not below" in report.reason
     assert report.candidate.objective(10) > report.current.objective(10)
+    assert f"objective {report.candidate.objective(10):.2f} not below" in report.reason
     assert (repo / SHIPPED).read_bytes() == before
     assert (repo / RESUME).read_bytes() == (run / EXPORT).read_bytes()
     card = (repo / CARD).read_text()

@@ -4,9 +4,9 @@ Both decoders are measured the same way, in one process: through the engine as a
 it, on the held-out pairs (256 px centre squares, alpha 1; the ``eval-quality`` figures), and
 at alpha 0 on the held-out contents (the decoder fed each photo's own relu4_1: how well it
 inverts the encoder). The candidate replaces ``models/weights/decoder_fp16.pth`` when the
-paper's objective, content + lambda * style, is lower. Otherwise it becomes the resume point
-(``decoder_resume_fp16.pth``, one file that each stretch overwrites) that the next stretch
-continues. Either way the model card gets the stretch's row in its history table.
+paper's objective, content + lambda * style (lambda 10, whatever a run trained with), is lower.
+Otherwise it becomes the resume point (``decoder_resume_fp16.pth``, one file that each stretch
+overwrites) that the next stretch continues. Either way the model card gets the stretch's row in its history table.
 
 A fast student's decoder run (``train --student``) lands the same way beside the student's files,
 measured with the shipped student encoder at 320 px (its live goal's size) and without the peer.
@@ -199,7 +199,7 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
     if target.peer and with_peer and peer.available():
         peer_score = quality.compare({peer.NAME: peer.PeerStylizer().stylize}, contents, styles, meter,
                                      size)[peer.NAME]
-    lam = cfg.style_weight
+    lam = TrainConfig.style_weight  # the bar: the paper's objective at its lambda, whatever the run trained with
     same = old is not None and shipped_path.read_bytes() == candidate.read_bytes()
     better = old is None or same or new.objective(lam) < old.objective(lam)
     if old is None or same:
