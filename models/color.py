@@ -42,18 +42,25 @@ def preserve_luminance(stylised: torch.Tensor, content: torch.Tensor) -> torch.T
 
 def color_stats(rgb: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
     """RGB mean (3,) and covariance (3, 3) of a single image (1, 3, H, W) or (3, H, W), fp32."""
-    pixels = rgb.float().reshape(3, -1)
-    mean = pixels.mean(dim=1)
-    centred = pixels - mean[:, None]
-    cov = centred @ centred.T / max(1, pixels.shape[1] - 1) + eps * torch.eye(3, device=rgb.device)
+    mean, cov = batch_color_stats(rgb.reshape(1, 3, -1), eps)
+    return mean[0], cov[0]
+
+
+def batch_color_stats(rgb: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image's RGB mean (N, 3) and covariance (N, 3, 3), fp32, of (N, 3, H, W) or (N, 3, pixels)."""
+    pixels = rgb.float().reshape(rgb.shape[0], 3, -1)
+    mean = pixels.mean(dim=2)
+    centred = pixels - mean[..., None]
+    cov = centred @ centred.mT / max(1, pixels.shape[2] - 1) + eps * torch.eye(3, device=rgb.device)
     return mean, cov
 
 
 def _sqrtm(cov: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+    """The symmetric square root (or its inverse) of covariances (..., 3, 3)."""
     vals, vecs = torch.linalg.eigh(cov.double())
     vals = vals.clamp_min(1e-10)
     power = -0.5 if inverse else 0.5
-    return (vecs @ torch.diag(vals ** power) @ vecs.T).float()
+    return (vecs @ torch.diag_embed(vals ** power) @ vecs.mT).float()
 
 
 def _recolouring(source_mean: torch.Tensor, source_cov: torch.Tensor, target_mean: torch.Tensor,
@@ -61,13 +68,15 @@ def _recolouring(source_mean: torch.Tensor, source_cov: torch.Tensor, target_mea
     """(T, b) such that T x + b = C_t^1/2 C_s^-1/2 (x - mu_s) + mu_t: the affine map that gives
     the source's colours the target's mean and covariance, in the symmetric ("image analogies") form."""
     transform = _sqrtm(target_cov) @ _sqrtm(source_cov, inverse=True)
-    return transform, target_mean - transform @ source_mean
+    return transform, target_mean - (transform @ source_mean[..., None])[..., 0]
 
 
 def _affine(rgb: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
-    """matrix @ x + offset at every pixel of (N, 3, H, W) ``rgb``, clamped to [0, 1]."""
-    out = torch.einsum("ij,njhw->nihw", matrix, rgb.float()) + offset[None, :, None, None]
-    return out.clamp_(0.0, 1.0)
+    """matrix @ x + offset at every pixel of (N, 3, H, W) ``rgb``, clamped to [0, 1]; one matrix
+    (3, 3) and offset (3,) for all, or one per image, (N, 3, 3) and (N, 3)."""
+    n = rgb.shape[0]
+    out = torch.einsum("nij,njhw->nihw", matrix.expand(n, 3, 3), rgb.float()) + offset.expand(n, 3)[..., None, None]
+    return out.clamp(0.0, 1.0)
 
 
 def match_color(source: torch.Tensor, target_mean: torch.Tensor, target_cov: torch.Tensor) -> torch.Tensor:
@@ -99,11 +108,15 @@ PALETTE_FLOOR = 1e-3  # variance added to the picture's: a flat picture (std < ~
 
 
 def pull_palette(rgb: torch.Tensor, palette: Palette, strength: float) -> torch.Tensor:
-    """``rgb`` (1, 3, H, W) moved ``strength`` (0..1) of the way to its recolouring with ``palette``:
-    one affine map per picture, (1 - k) x + k (T (x - mu_s) + mu_t), then clamped to [0, 1]."""
+    """``rgb`` (N, 3, H, W) moved ``strength`` (0..1) of the way to its recolouring with ``palette``
+    (one for all, mean (3,) and covariance (3, 3), or one per picture, (N, 3) and (N, 3, 3)): one
+    affine map per picture, (1 - k) x + k (T (x - mu_s) + mu_t), then clamped to [0, 1]. The map is
+    read off the picture without gradient: a decoder trained through the pull sees a fixed recolouring."""
     if strength <= 0.0:
         return rgb
-    picture = color_stats(rgb[..., ::2, ::2], PALETTE_FLOOR)  # a quarter of the pixels: the same statistics
-    transform, offset = _recolouring(*picture, palette.mean, palette.cov)
-    k = float(strength)
-    return _affine(rgb, torch.lerp(torch.eye(3, device=rgb.device), transform, k), k * offset)
+    with torch.autocast(rgb.device.type, enabled=False):  # colours in fp32, also inside a bf16 training step
+        with torch.no_grad():
+            picture = batch_color_stats(rgb[..., ::2, ::2], PALETTE_FLOOR)  # a quarter of the pixels: the same stats
+            transform, offset = _recolouring(*picture, palette.mean, palette.cov)
+            k = float(strength)
+        return _affine(rgb, torch.lerp(torch.eye(3, device=rgb.device), transform, k), k * offset)

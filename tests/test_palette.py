@@ -34,6 +34,39 @@ def test_a_full_pull_gives_the_palettes_mean_and_covariance_and_none_leaves_the_
     torch.testing.assert_close(half, (picture + pull_palette(picture, target, 1.0)) / 2)
 
 
+def test_a_batch_pulls_each_picture_to_its_own_palette_and_passes_gradients_through_a_fixed_map():
+    pictures = torch.cat([_image(5), _image(6)])
+    paintings = [_image(7) * torch.tensor([1.1, 0.6, 0.3])[None, :, None, None], _image(8).flip(1)]
+    palettes = [palette_of(p) for p in paintings]
+    batch = palettes[0]._make(torch.stack(parts) for parts in zip(*palettes))
+    pulled = pull_palette(pictures.clone().requires_grad_(True), batch, 0.5)
+    for i, palette in enumerate(palettes):
+        torch.testing.assert_close(pulled[i:i + 1], pull_palette(pictures[i:i + 1], palette, 0.5))
+    # The gradient is that of the affine map as read off the picture, a constant of the step: a pixel
+    # the map is not read from (odd column) moves the pulled picture's sum by the map's column sum.
+    picture = pictures[:1].clone().requires_grad_(True)
+    out = pull_palette(picture, palettes[0], 0.5)
+    assert bool(((out > 0) & (out < 1)).all())
+    out.sum().backward()
+    nudged = pictures[:1].clone()
+    nudged[0, 0, 0, 1] += 1e-3
+    by_finite_difference = float((pull_palette(nudged, palettes[0], 0.5) - out.detach()).sum()) / 1e-3
+    assert picture.grad is not None and torch.isfinite(picture.grad).all()
+    assert float(picture.grad[0, 0, 0, 1]) == pytest.approx(by_finite_difference, rel=0.02)
+    assert float((picture.grad[0, :, 0, 1] - 1.0).abs().max()) > 0.1  # the map, not the identity
+
+
+def test_inside_a_bf16_training_step_the_pull_is_computed_in_fp32():
+    picture = _image(9).to(torch.bfloat16).requires_grad_(True)
+    palette = palette_of(_image(10))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        pulled = pull_palette(picture, palette, 0.5)
+    assert pulled.dtype == torch.float32
+    torch.testing.assert_close(pulled, pull_palette(picture.detach().float(), palette, 0.5))
+    pulled.sum().backward()
+    assert picture.grad is not None and torch.isfinite(picture.grad.float()).all()
+
+
 def test_a_mix_of_palettes_is_the_palette_of_the_pooled_pixels():
     a, b = _image(3), _image(4, size=24)
     pooled = torch.cat([a.reshape(3, -1), b.reshape(3, -1).repeat(1, 4 * 3)], dim=1)  # b's pixels at 3x a's weight

@@ -20,7 +20,8 @@ from app.tools.train import ContentBank, ImageBank, StyleBank, Trainer
 from conftest import assert_one_line
 from models.adain import adain
 from models.decoder import decoder
-from models.losses import content_loss, reconstruction_loss
+from models.color import Palette, batch_color_stats, pull_palette
+from models.losses import content_loss, reconstruction_loss, style_loss
 from models.student import FeatureMaps, distillation_loss, prune_from, student_encoder
 from models.vgg import conv_layers
 
@@ -194,6 +195,63 @@ def test_imitation_is_the_distance_to_the_full_models_picture_and_joins_the_step
     assert plain.teacher is None  # no weight, no teacher: the objective as before
     r = plain.step()
     assert r.loss == pytest.approx(r.content + 10.0 * r.style, rel=1e-5)
+
+
+def test_the_palette_pull_measures_the_picture_the_engine_shows(student_trainer, fresh_encoder, tmp_path):
+    """train --palette-pull: the losses (imitation too) are those of the picture pulled to the painting's
+    palette, read off the style crops or kept in the style bank beside their statistics."""
+    t = student_trainer
+    full = decoder(width=0.25, in_channels=512)
+    pulled = Trainer(replace(t.cfg, palette_pull=0.5, teacher_output=1.0, recon_every=0), fresh_encoder(),
+                     t.contents, t.styles, source=t.source, teacher=full)
+    pulled.decoder.load_state_dict(t.decoder.state_dict())
+    assert "pulled 0.5 to the painting's palette" in pulled.cfg.route()
+    content = t.contents.crops(2, 32, torch.Generator().manual_seed(3))
+    style = t.styles.crops(2, 32, torch.Generator().manual_seed(2))
+    palette = Palette(*batch_color_stats(style))
+    with torch.no_grad():
+        targets = pulled.style_targets(style)
+        result = pulled.objective(content, style)
+        raw = t.objective(content, style, imitate=False).image
+        shown = pull_palette(raw, palette, 0.5)
+        model = pull_palette(full(adain(pulled.encoder(content), targets[3])), palette, 0.5)
+        expected_imitation = reconstruction_loss(shown, model, pulled.encoder.taps(shown), pulled.encoder.taps(model))
+        from_stats = pulled.objective(content, targets, palette=palette)
+    torch.testing.assert_close(result.image, shown)
+    assert float(result.style) == pytest.approx(float(style_loss(pulled.encoder.taps(shown), targets[:4])), rel=1e-5)
+    assert float(result.imitation) == pytest.approx(float(expected_imitation), rel=1e-5)
+    assert float(from_stats.style) == pytest.approx(float(result.style), rel=1e-6)
+    with pytest.raises(ValueError, match="palette"):
+        pulled.objective(content, targets)  # statistics alone cannot say where to pull
+    bank = StyleBank.build(t.styles, pulled, 32, 1, torch.Generator().manual_seed(1), progress=False)
+    assert bank.palettes is not None and bank.palettes.mean.shape == (len(bank), 3)
+    assert StyleBank.build(t.styles, t, 32, 1, torch.Generator(), progress=False).palettes is None
+    path = tmp_path / "bank.pt"
+    bank.save(path)
+    torch.testing.assert_close(StyleBank.load(path).palettes.cov, bank.palettes.cov)
+    pulled.style_bank = bank
+    assert np.isfinite(pulled.step().loss)
+
+
+def test_the_bare_palette_pull_flag_is_the_engines_default_for_the_model_trained(student_trainer, tmp_path):
+    import argparse
+
+    from app.cli import train as train_cli
+    from app.rules import PALETTE_DEFAULTS
+
+    t = student_trainer
+    weights.save_student(t.source, tmp_path / "student.pth")
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    base = ["--content-dir", t.cfg.content_dir, "--style-dir", t.cfg.style_dir]
+    pull = lambda *extra: train_cli.config(parser.parse_args(base + list(extra))).palette_pull  # noqa: E731
+    assert pull() == 0.0
+    assert pull("--palette-pull") == PALETTE_DEFAULTS["full"]
+    assert pull("--palette-pull", "--student", str(tmp_path / "student.pth")) == PALETTE_DEFAULTS["fast"]
+    assert pull("--palette-pull", "0.7") == 0.7
+    with pytest.raises(UserError) as err:
+        pull("--palette-pull", "1.5")
+    assert_one_line(str(err.value))
 
 
 def test_teacher_content_without_a_student_is_one_clear_sentence(train_data, tmp_path, capsys, primed_home):

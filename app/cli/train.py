@@ -80,6 +80,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "relu4_1 mean and std (read off the AdaIN target), so how much of the photo's "
                         "structure shows can follow the painting; implies --skips; started from a skip decoder "
                         "file, the map starts at zero; resuming a modulated decoder implies it")
+    p.add_argument("--palette-pull", type=float, nargs="?", const=None, default=0.0, metavar="K",
+                   help="measure every loss on the picture pulled K (0..1) of the way to the painting's RGB "
+                        "palette, as the engine shows it (bare flag: the engine's default for the model trained, "
+                        "fast 0.5, full 0.25), so the decoder learns what the pull leaves undone; 0: off")
     p.add_argument("--recon-weight", type=float, default=1.0,
                    help="scale of the reconstruction loss against the AdaIN objective's")
     p.add_argument("--style-augment", type=float, nargs="?", const=0.5, default=0.0, metavar="STRENGTH",
@@ -96,6 +100,7 @@ def config(args: argparse.Namespace):
     """The checked TrainConfig for parsed arguments (also used by scripts/gpu_burst.py)."""
     from app.device import cpu_supports_bf16, select_device
     from app.errors import UserError
+    from app.rules import PALETTE_DEFAULTS
     from app.tools.train import TrainConfig, skip_kind
 
     if args.iterations <= 0 or args.batch <= 0:
@@ -124,6 +129,11 @@ def config(args: argparse.Namespace):
         student_width = float(load_student(args.student)[1]["width"])
         decoder_width = student_width if decoder_width is None else decoder_width
     decoder_width = 1.0 if decoder_width is None else decoder_width
+    palette_pull = args.palette_pull
+    if palette_pull is None:
+        palette_pull = PALETTE_DEFAULTS["fast" if args.student else "full"]
+    if not 0.0 <= palette_pull <= 1.0:
+        raise UserError(f"--palette-pull must be in [0, 1], got {palette_pull}")
     resumed_skips = skip_kind(args.resume) if args.resume is not None and args.resume.is_file() else (False, False)
     device = select_device(args.device)
     native_bf16 = device.type == "cuda" or cpu_supports_bf16()
@@ -141,6 +151,7 @@ def config(args: argparse.Namespace):
         teacher_decoder=str(args.teacher_decoder) if args.teacher_decoder else None,
         skips=args.skips or args.skip_modulation or resumed_skips[0],
         skip_modulation=args.skip_modulation or resumed_skips[1],
+        palette_pull=palette_pull,
         holdout_content_dir=str(args.holdout_content_dir) if args.holdout_content_dir else None,
         holdout_style_dir=str(args.holdout_style_dir) if args.holdout_style_dir else None,
     )

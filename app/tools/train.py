@@ -34,6 +34,7 @@ from app.tools.quality import centre_square, psnr, to_rgb8
 from app import weights as weights_io
 from models.adain import FeatureStats, adain, calc_mean_std
 from models.augment import ZOOM, StyleAugment
+from models.color import Palette, batch_color_stats, pull_palette
 from models.decoder import SKIP_TAP_INDICES, SKIP_TAPS, SkipDecoder, decode, decoder as build_decoder, skip_features
 from models.losses import content_loss, reconstruction_loss, style_loss
 from models.vgg import Encoder
@@ -86,6 +87,9 @@ class TrainConfig:
     teacher_decoder: str | None = None  # the full decoder imitated (None: the shipped one)
     skips: bool = False  # a models.decoder.SkipDecoder: the content's relu3_1 and relu2_1 added back
     skip_modulation: bool = False  # its skips scaled and shifted by the style's statistics (implies skips)
+    # The decoded picture is pulled this far (0..1) to the painting's RGB palette before the losses see it,
+    # as the engine pulls what it shows (app.rules.PALETTE_DEFAULTS): the decoder learns what the pull leaves.
+    palette_pull: float = 0.0
 
     def is_reconstruction(self, step: int) -> bool:
         return step < self.recon_until or (self.recon_every > 0 and step % self.recon_every == 0)
@@ -113,6 +117,8 @@ class TrainConfig:
                          + (", modulated by the style's statistics)" if self.skip_modulation else ")"))
         if self.style_weight != TrainConfig.style_weight:
             parts.append(f"style weight {self.style_weight:g}")
+        if self.palette_pull:
+            parts.append(f"losses on the picture pulled {self.palette_pull:g} to the painting's palette")
         return ", ".join(parts)
 
     def learning_rate(self, step: int) -> float:
@@ -243,11 +249,13 @@ class StyleBank:
     The style loss and AdaIN need nothing else of a style crop (1,920 numbers), so a training
     step samples them here instead of encoding a batch of style crops: one encoder pass of four
     fewer per step. Built once per run folder and kept there (keyed by the images, crop size,
-    crops per image and encoders).
+    crops per image and encoders). With the palette pull on it also holds each crop's RGB palette.
     """
 
-    def __init__(self, means: list[torch.Tensor], stds: list[torch.Tensor]) -> None:
+    def __init__(self, means: list[torch.Tensor], stds: list[torch.Tensor], palettes: Palette | None = None
+                 ) -> None:
         self.means, self.stds = means, stds  # per tap: (crops, channels) fp32
+        self.palettes = palettes  # (crops, 3) and (crops, 3, 3) fp32, or None
 
     def __len__(self) -> int:
         return self.means[0].shape[0]
@@ -257,28 +265,36 @@ class StyleBank:
               progress: bool = True) -> "StyleBank":
         means: list[list[torch.Tensor]] = []
         stds: list[list[torch.Tensor]] = []
+        palettes: list[Palette] = []
         augment = trainer.augment
         for crops in _crop_batches(styles, size, per_image, gen, "style bank", progress, zoom=augment.zoom):
-            targets = trainer.style_targets(augment(crops, gen))
+            crops = augment(crops, gen)
+            targets = trainer.style_targets(crops)
             means, stds = means or [[] for _ in targets], stds or [[] for _ in targets]
             for k, stats in enumerate(targets):
                 means[k].append(stats.mean.flatten(1).cpu())
                 stds[k].append(stats.std.flatten(1).cpu())
-        return cls([torch.cat(m) for m in means], [torch.cat(s) for s in stds])
+            if trainer.cfg.palette_pull:
+                palettes.append(Palette(*(x.cpu() for x in batch_color_stats(crops))))
+        return cls([torch.cat(m) for m in means], [torch.cat(s) for s in stds],
+                   Palette(*(torch.cat(x) for x in zip(*palettes))) if palettes else None)
 
-    def sample(self, n: int, gen: torch.Generator, device: torch.device) -> list[FeatureStats]:
-        """The statistics of ``n`` random banked crops, per tap, each (n, C, 1, 1)."""
+    def sample(self, n: int, gen: torch.Generator, device: torch.device
+               ) -> tuple[list[FeatureStats], Palette | None]:
+        """The statistics of ``n`` random banked crops, per tap, each (n, C, 1, 1), and their palettes."""
         pick = torch.randint(len(self), (n,), generator=gen)
-        return [FeatureStats(m[pick][..., None, None].to(device), s[pick][..., None, None].to(device))
-                for m, s in zip(self.means, self.stds)]
+        stats = [FeatureStats(m[pick][..., None, None].to(device), s[pick][..., None, None].to(device))
+                 for m, s in zip(self.means, self.stds)]
+        return stats, None if self.palettes is None else Palette(*(x[pick].to(device) for x in self.palettes))
 
     def save(self, path: Path) -> None:
-        write_checkpoint(path, {"means": self.means, "stds": self.stds})
+        write_checkpoint(path, {"means": self.means, "stds": self.stds,
+                                **({"palettes": list(self.palettes)} if self.palettes is not None else {})})
 
     @classmethod
     def load(cls, path: Path) -> "StyleBank":
         state = torch.load(path, map_location="cpu", weights_only=True)
-        return cls(state["means"], state["stds"])
+        return cls(state["means"], state["stds"], Palette(*state["palettes"]) if "palettes" in state else None)
 
 
 class ContentBank:
@@ -487,13 +503,18 @@ class Trainer:
         return result.content, result.style
 
     def objective(self, content: torch.Tensor, style: torch.Tensor | list[FeatureStats],
-                  decoder: nn.Module | None = None, content_encoded: bool = False, imitate: bool = True
-                  ) -> Objective:
+                  decoder: nn.Module | None = None, content_encoded: bool = False, imitate: bool = True,
+                  palette: Palette | None = None) -> Objective:
         """``losses``, the decoded pictures and, with a teacher and ``imitate``, their distance to
-        the full model's pictures."""
+        the full model's pictures. With the palette pull on, all of it is measured on the pictures
+        pulled to the style's ``palette`` (read off ``style`` when it is images)."""
         content = content.contiguous(memory_format=torch.channels_last)
+        pull = self.cfg.palette_pull
         if isinstance(style, torch.Tensor):
+            palette = Palette(*batch_color_stats(style)) if pull else None
             style = self.style_targets(style)
+        if pull and palette is None:
+            raise ValueError("the palette pull needs the styles' palettes")
         imitation = None
         with self.autocast():
             features = self.content_features(content, content_encoded)
@@ -501,11 +522,15 @@ class Trainer:
                 target = adain(features.adain, style[-1])
                 aim = adain(features.teacher, style[3]) if features.teacher is not None else target
             image = decode(decoder or self.decoder, target, features.skips)
+            if pull:
+                image = pull_palette(image, palette, pull)
             out_taps = self.encoder.taps(image)
             out = out_taps[-1] if self.source is self.encoder or self.teacher_content else self.source(image)
             if imitate and self.teacher is not None:
                 with torch.no_grad():
                     model = self.teacher(aim)
+                    if pull:
+                        model = pull_palette(model, palette, pull)
                     model_taps = self.encoder.taps(model)
                 imitation = reconstruction_loss(image, model, out_taps, model_taps, self.cfg.recon_pixel_weight)
         return Objective(content_loss(out, aim), style_loss(out_taps, style[:4]), imitation, image)
@@ -557,10 +582,13 @@ class Trainer:
             dtype = torch.bfloat16 if cfg.bf16 else torch.float32
             content = (self.contents.crops(cfg.batch, cfg.size, self.gen) if self.content_bank is None
                        else self.content_bank.sample(cfg.batch, self.gen, self.device, dtype))
-            style: torch.Tensor | list[FeatureStats] = (
-                self.style_bank.sample(cfg.batch, self.gen, self.device) if self.style_bank is not None
-                else self.style_crops(cfg.batch))
-            result = self.objective(content, style, content_encoded=banked)
+            style: torch.Tensor | list[FeatureStats]
+            palette: Palette | None = None  # a crop's is read off it; banked crops keep theirs
+            if self.style_bank is None:
+                style = self.style_crops(cfg.batch)
+            else:
+                style, palette = self.style_bank.sample(cfg.batch, self.gen, self.device)
+            result = self.objective(content, style, content_encoded=banked, palette=palette)
             loss_c, loss_s = result.content, result.style
             loss = loss_c + cfg.style_weight * loss_s
             if result.imitation is not None:
@@ -698,12 +726,13 @@ def reconstruction_scores(trainer: Trainer, contents: list[torch.Tensor]) -> dic
 def bank_path(kind: type[StyleBank] | type[ContentBank], images: ImageBank, per_image: int, trainer: Trainer,
               out: Path) -> Path:
     """Where the run folder keeps a bank, named by a hash of what makes it: images, crop size,
-    crops per image, seed, encoders, for styles the augmentation and for contents the teacher's
+    crops per image, seed, encoders, for styles the augmentation and palettes, for contents the teacher's
     features (each only when on, so that the banks of runs from before keep their names)."""
     cfg = trainer.cfg
     key = [cfg.size, per_image, cfg.seed, trainer.encoder_id, [(f.name, f.stat().st_size) for f in images.files]]
     key += [trainer.source_id] if trainer.source_id else []
     key += [["style_augment", cfg.style_augment]] if kind is StyleBank and trainer.augment.on else []
+    key += [["palettes"]] if kind is StyleBank and cfg.palette_pull else []
     key += [["teacher_content"]] if kind is ContentBank and trainer.teacher_content else []
     key += [["skips", list(SKIP_TAPS)]] if kind is ContentBank and cfg.skips else []
     digest = hashlib.sha256(json.dumps(key).encode())
