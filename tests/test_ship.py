@@ -89,6 +89,29 @@ def test_a_worse_decoder_becomes_the_resume_point_and_leaves_the_shipped_one(rep
     assert rows[1].endswith("| not measured | resume point |")
 
 
+def test_a_stretch_that_lost_ground_leaves_a_better_resume_point_where_it_is(repo, tmp_path, media, primed_home):
+    """Neither shipped nor better than the resume point: the resume point stays and the row says so;
+    a stale resume point (one that does not load) is replaced as before."""
+    from conftest import seeded_decoder as worse
+
+    weights.save_decoder(worse(4), repo / SHIPPED, width=1.0)  # the shipped file: a random one
+    shutil.copyfile(REPO / SHIPPED, repo / RESUME)  # the resume point: the trained decoder
+    resume_before = (repo / RESUME).read_bytes()
+    run = _run(tmp_path, None, media)  # the candidate: another random one
+    report = ship(run, repo=repo, with_peer=False, size=64, say=lambda _: None)
+    assert not report.shipped and report.destination is None, report.reason
+    assert "the resume point measures better still" in report.reason
+    assert (repo / RESUME).read_bytes() == resume_before
+    card = (repo / CARD).read_text()
+    assert card.split("<!-- /history -->")[0].splitlines()[-1].endswith("| not landed (the resume point is better) |")
+
+    (repo / RESUME).write_bytes(b"a resume point from before the file format")
+    report = ship(run, repo=repo, with_peer=False, size=64, say=lambda _: None)
+    assert report.destination == repo / RESUME and (repo / RESUME).read_bytes() == (run / EXPORT).read_bytes()
+    rows = (repo / CARD).read_text().split("<!-- history -->\n")[1].split("<!-- /history -->")[0].splitlines()
+    assert len(rows) == 2 and rows[1].endswith("| resume point |")  # the same stretch: one row, the last
+
+
 def test_a_better_decoder_ships_with_its_status_and_samples_and_keeps_one_row_per_stretch(
         repo, tmp_path, media, primed_home):
     from conftest import seeded_decoder as worse

@@ -39,6 +39,7 @@ def test_the_route_names_what_differs_from_the_defaults():
     cfg = TrainConfig(content_dir="c", style_dir="s", out_dir="o", recon_every=4)
     assert cfg.route() == "128 px, batch 8, AdaIN with every 4th batch a reconstruction"
     assert replace(cfg, style_weight=20).route().endswith(", style weight 20")
+    assert replace(cfg, lr=1e-4, lr_min=1e-5).route().endswith(", learning rate 0.0001 decaying to 1e-05")
 
 
 def test_image_bank_crops(data):

@@ -6,7 +6,9 @@ at alpha 0 on the held-out contents (the decoder fed each photo's own relu4_1: h
 inverts the encoder). The candidate replaces ``models/weights/decoder_fp16.pth`` when the
 paper's objective, content + lambda * style (lambda 10, whatever a run trained with), is lower.
 Otherwise it becomes the resume point (``decoder_resume_fp16.pth``, one file that each stretch
-overwrites) that the next stretch continues. Either way the model card gets the stretch's row in its history table.
+overwrites) that the next stretch continues, unless the resume point there measures better still (a
+stretch that lost ground does not overwrite where it started). Either way the model card gets the
+stretch's row in its history table.
 
 A fast student's decoder run (``train --student``) lands the same way beside the student's files,
 measured with the shipped student encoder at 320 px (its live goal's size) and without the peer.
@@ -77,7 +79,7 @@ class ShipReport:
     candidate: Measurement
     current: Measurement | None
     peer: quality.Score | None
-    destination: Path
+    destination: Path | None  # None: not landed (the resume point measured better)
 
 
 def measure(decoder: Path, contents: list[np.ndarray], styles: list[np.ndarray],
@@ -136,7 +138,7 @@ def _landed_stretches(run: Path, landed_ends: set[int]) -> list[dict]:
     return stretches[starts[-1]:] if starts else stretches
 
 
-def _history_row(run: Path, meta: dict, m: Measurement, peer_score: quality.Score | None, shipped: bool,
+def _history_row(run: Path, meta: dict, m: Measurement, peer_score: quality.Score | None, landed_as: str,
                  landed_ends: set[int], peer_column: bool = True) -> str:
     stretches = _landed_stretches(run, landed_ends)
     first = stretches[0] if stretches else {"start_step": 0, "start_elapsed_s": 0}
@@ -149,7 +151,7 @@ def _history_row(run: Path, meta: dict, m: Measurement, peer_score: quality.Scor
     return (f"| {int(first['start_step']):,}-{int(meta.get('steps', 0)):,} | {'; '.join(machines)} | {rate} | "
             f"{steps:,} | {seconds / 3600:.2f} h | {route} | {m.content:.2f} / {m.style:.2f} | "
             f"{m.recon_content:.2f} / {m.recon_psnr:.1f} dB | {peer_text + ' | ' if peer_column else ''}"
-            f"{'shipped' if shipped else 'resume point'} |\n")
+            f"{landed_as} |\n")
 
 
 def _status(meta: dict, m: Measurement, peer_score: quality.Score | None) -> str:
@@ -209,11 +211,17 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
         reason = (f"objective {new.objective(lam):.2f} {verdict} the shipped file's {old.objective(lam):.2f} "
                   f"(content {new.content:.2f} vs {old.content:.2f}, style {new.style:.3f} vs {old.style:.3f}, "
                   f"alpha-0 PSNR {new.recon_psnr:.1f} vs {old.recon_psnr:.1f} dB)")
-    dest = repo / (target.shipped if better else target.resume)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(candidate, dest)
+    resume = repo / target.resume
+    stays = None if better else _better_resume_point(resume, candidate, meta, new, lam, contents, styles, meter, size,
+                                                     student)
+    if stays is not None:
+        reason += f"; the resume point measures better still ({stays.objective(lam):.2f}) and stays"
+    dest = None if stays is not None else repo / (target.shipped if better else target.resume)
+    if dest is not None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(candidate, dest)
     if better:
-        (repo / target.resume).unlink(missing_ok=True)  # the shipped file is now the one resume point
+        resume.unlink(missing_ok=True)  # the shipped file is now the one resume point
         if target.samples and (run / "samples.jpg").is_file():
             shutil.copyfile(run / "samples.jpg", repo / target.samples)
     card_path = repo / CARD
@@ -223,9 +231,30 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
     history = re.search(rf"<!-- {target.history_mark} -->\n(.*?)<!-- /{target.history_mark} -->", card, re.S)
     rows = (history.group(1) if history else "").splitlines(keepends=True)
     ends = {end.replace(",", "") for _, end in map(_row_steps, rows)}
-    row = _history_row(run, meta, new, peer_score, better, {int(e) for e in ends if e.isdigit()}, target.peer)
+    landed_as = ("shipped" if better else "resume point" if dest is not None
+                 else "not landed (the resume point is better)")
+    row = _history_row(run, meta, new, peer_score, landed_as, {int(e) for e in ends if e.isdigit()}, target.peer)
     rows = [r for r in rows if _row_key(r) != _row_key(row)]
     card = _replace_between(card, target.history_mark, "".join(rows) + row)
     card_path.write_text(card)
-    say(("shipped " if better else "not shipped, kept as the resume point ") + f"{dest}: {reason}")
+    say(("shipped " if better else "not shipped, " + ("kept as the resume point " if dest else "not landed "))
+        + f"{dest or candidate}: {reason}")
     return ShipReport(better, reason, new, old, peer_score, dest)
+
+
+def _better_resume_point(resume: Path, candidate: Path, meta: dict, new: Measurement, lam: float,
+                         contents: list[np.ndarray], styles: list[np.ndarray], meter: quality.LossMeter, size: int,
+                         student: Path | None) -> Measurement | None:
+    """The resume point's figures when it measures at least as well as the candidate, which then
+    does not replace it; None when the candidate should: no resume point, the same file, one that
+    does not load or was trained against another encoder (stale), or a worse one."""
+    if not resume.is_file() or resume.read_bytes() == candidate.read_bytes():
+        return None
+    try:
+        _, resume_meta = weights.load_decoder(resume)
+    except UserError:
+        return None
+    if any(resume_meta.get(k) != meta.get(k) for k in ("encoder_fingerprint", "student")):
+        return None
+    resumed = measure(resume, contents, styles, meter, size, student)
+    return resumed if resumed.objective(lam) <= new.objective(lam) else None

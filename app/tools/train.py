@@ -119,6 +119,8 @@ class TrainConfig:
             parts.append(f"style weight {self.style_weight:g}")
         if self.palette_pull:
             parts.append(f"losses on the picture pulled {self.palette_pull:g} to the painting's palette")
+        if (self.lr, self.lr_min) != (TrainConfig.lr, TrainConfig.lr_min):
+            parts.append(f"learning rate {self.lr:g} decaying to {self.lr_min:g}")
         return ", ".join(parts)
 
     def learning_rate(self, step: int) -> float:
