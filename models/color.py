@@ -85,7 +85,8 @@ def match_color(source: torch.Tensor, target_mean: torch.Tensor, target_cov: tor
 
 
 class Palette(NamedTuple):
-    """An image's RGB mean (3,) and covariance (3, 3), fp32: all palette matching needs of it."""
+    """An image's RGB mean (3,) and covariance (3, 3), fp32: all palette matching needs of it (a
+    batch's palettes, one per image, stack to (N, 3) and (N, 3, 3))."""
 
     mean: torch.Tensor
     cov: torch.Tensor
