@@ -247,8 +247,9 @@ def _pts_seconds(path: Path) -> tuple[list[float], Fraction]:
     may start after the encoder's delay), and the stream's tick."""
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
-        times = [float(f.pts * stream.time_base) for f in c.decode(stream)]
-    return [t - times[0] for t in times], stream.time_base
+        tick = stream.time_base  # read while open: PyAV 18 refuses a closed container's streams
+        times = [float(f.pts * tick) for f in c.decode(stream)]
+    return [t - times[0] for t in times], tick
 
 
 @pytest.mark.parametrize("damage", ["cut at 70%", "garbage after 70%"])

@@ -40,6 +40,8 @@ def test_the_route_names_what_differs_from_the_defaults():
     assert cfg.route() == "128 px, batch 8, AdaIN with every 4th batch a reconstruction"
     assert replace(cfg, style_weight=20).route().endswith(", style weight 20")
     assert replace(cfg, lr=1e-4, lr_min=1e-5).route().endswith(", learning rate 0.0001 decaying to 1e-05")
+    assert replace(cfg, content_bank=8).route().endswith(", contents from a fixed bank of 8 crops per photo")
+    assert replace(cfg, style_bank=0).route().endswith(", fresh style crops every step")
 
 
 def test_image_bank_crops(data):

@@ -119,6 +119,11 @@ class TrainConfig:
             parts.append(f"style weight {self.style_weight:g}")
         if self.palette_pull:
             parts.append(f"losses on the picture pulled {self.palette_pull:g} to the painting's palette")
+        if self.content_bank:
+            parts.append(f"contents from a fixed bank of {self.content_bank} crops per photo")
+        if self.style_bank != TrainConfig.style_bank:
+            parts.append(f"styles from a fixed bank of {self.style_bank} crops per painting" if self.style_bank
+                         else "fresh style crops every step")
         if (self.lr, self.lr_min) != (TrainConfig.lr, TrainConfig.lr_min):
             parts.append(f"learning rate {self.lr:g} decaying to {self.lr_min:g}")
         return ", ".join(parts)
