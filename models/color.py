@@ -76,7 +76,7 @@ def _affine(rgb: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor) -> to
     (3, 3) and offset (3,) for all, or one per image, (N, 3, 3) and (N, 3)."""
     n = rgb.shape[0]
     out = torch.einsum("nij,njhw->nihw", matrix.expand(n, 3, 3), rgb.float()) + offset.expand(n, 3)[..., None, None]
-    return out.clamp(0.0, 1.0)
+    return out.clamp_(0.0, 1.0)  # in place: no second picture per frame; autograd takes it (the add keeps no output)
 
 
 def match_color(source: torch.Tensor, target_mean: torch.Tensor, target_cov: torch.Tensor) -> torch.Tensor:
