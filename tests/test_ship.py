@@ -13,7 +13,7 @@ from PIL import Image
 from app import weights
 from app.errors import UserError
 from app.tools.ship import CARD, FAST, RESUME, SAMPLES, SHIPPED, ship
-from app.tools.train import EXPORT, STRETCHES
+from app.tools.train import EXPORT, STRETCHES, STUDENT_EXPORT
 from conftest import REPO, assert_one_line, seeded_decoder, smooth_image
 
 pytestmark = pytest.mark.shipped_decoder
@@ -193,6 +193,51 @@ def test_a_students_decoder_lands_beside_the_student_measured_with_it(repo, tmp_
     assert not report.shipped and (repo / FAST.resume).read_bytes() == (run / EXPORT).read_bytes()
 
     weights.save_decoder(net, run / EXPORT, **{**meta, "student": "another encoder"})
-    with pytest.raises(UserError, match="land that encoder first") as info:
+    with pytest.raises(UserError, match="trained against student encoder another encoder") as info:
         ship(run, repo=repo, size=64, say=lambda _: None)
     assert_one_line(str(info.value))
+
+
+def _tuned_student(seed: int, path: Path) -> str:
+    """The shipped student encoder, nudged (as `train --tune-student` leaves it), written to ``path``;
+    its fingerprint as stored (fp16)."""
+    import torch
+
+    student, _ = weights.load_student(REPO / FAST.student)
+    gen = torch.Generator().manual_seed(seed)
+    for p in student.parameters():
+        p.data.add_(0.01 * torch.randn(p.shape, generator=gen))
+    weights.save_student(student, path)
+    return weights.fingerprint(weights.load_student(path)[0])
+
+
+def test_a_tuned_students_pair_lands_together_and_resumes_together(repo, tmp_path, media, primed_home):
+    """A `train --tune-student` run: its decoder measured with the run's own student encoder, and that
+    encoder landed with it, as the shipped pair (the resume point's encoder too) or as the resume pair."""
+    from conftest import seeded_decoder as worse
+
+    shutil.copyfile(REPO / FAST.student, repo / FAST.student)
+    shutil.copyfile(REPO / FAST.student, repo / FAST.student_resume)
+    weights.save_decoder(worse(4, 0.25, 128), repo / FAST.shipped, width=0.25, in_channels=128)
+    run = _run(tmp_path, REPO / FAST.shipped, media, student=True)
+    tuned_id = _tuned_student(1, run / STUDENT_EXPORT)
+    net, meta = weights.load_decoder(run / EXPORT)
+    meta = {k: v for k, v in meta.items() if k not in ("format", "source", "state_dict")}
+    weights.save_decoder(net, run / EXPORT, **{**meta, "student": tuned_id})
+    report = ship(run, repo=repo, size=64, say=lambda _: None)
+    assert report.shipped, report.reason
+    for landed in (FAST.student, FAST.student_resume):
+        assert (repo / landed).read_bytes() == (run / STUDENT_EXPORT).read_bytes()
+    assert (repo / FAST.shipped).read_bytes() == (run / EXPORT).read_bytes()
+    from app.engine import Stylizer
+
+    Stylizer.create(decoder=repo / FAST.shipped, student=repo / FAST.student)  # the pair goes together
+    shipped_pair = (repo / FAST.student).read_bytes(), (repo / FAST.shipped).read_bytes()
+
+    other_id = _tuned_student(2, run / STUDENT_EXPORT)  # a worse decoder, another tuned encoder: the resume pair
+    weights.save_decoder(worse(5, 0.25, 128), run / EXPORT, **{**meta, "steps": 5300, "student": other_id})
+    report = ship(run, repo=repo, size=64, say=lambda _: None)
+    assert not report.shipped and report.destination == repo / FAST.resume
+    assert (repo / FAST.student_resume).read_bytes() == (run / STUDENT_EXPORT).read_bytes()
+    assert (repo / FAST.resume).read_bytes() == (run / EXPORT).read_bytes()
+    assert ((repo / FAST.student).read_bytes(), (repo / FAST.shipped).read_bytes()) == shipped_pair

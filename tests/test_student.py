@@ -18,7 +18,7 @@ from app.errors import UserError
 from app.tools.flops import conv_flops
 from app.tools.train import ContentBank, ImageBank, StyleBank, Trainer
 from conftest import assert_one_line
-from models.adain import adain
+from models.adain import FeatureStats, adain
 from models.decoder import decoder
 from models.color import Palette, batch_color_stats, pull_palette
 from models.losses import content_loss, reconstruction_loss, style_loss
@@ -269,6 +269,10 @@ def test_teacher_content_without_a_student_is_one_clear_sentence(train_data, tmp
     (["--student", "models/weights/student_fp16.pth", "--teacher-output", "-1"], "--teacher-output must be >= 0"),
     (["--student", "models/weights/student_fp16.pth", "--teacher-output", "1",
       "--teacher-decoder", "models/weights/student_decoder_fp16.pth"], "the teacher is the full model's"),
+    (["--tune-student"], "--student"),
+    (["--student", "models/weights/student_fp16.pth", "--tune-student"], "--style-bank 0 --content-bank 0"),
+    (["--student", "models/weights/student_fp16.pth", "--tune-student", "-1", "--style-bank", "0"],
+     "--tune-student must be >= 0"),
 ])
 def test_imitation_flags_that_cannot_work_are_one_clear_sentence(flags, words, train_data, tmp_path, capsys,
                                                                  primed_home):
@@ -371,3 +375,73 @@ def test_stylize_takes_the_student_from_the_command_line(student_files, primed_h
                str(tmp_path / "out.png"), "--student", str(student), "--decoder", str(decoder_file), "--quiet"])
     assert rc == 0, capsys.readouterr().err
     assert load_image(tmp_path / "out.png").shape == (40, 56, 3)
+
+
+def _tuned(t: Trainer, fresh_encoder, **changes) -> Trainer:
+    """``t``'s set-up with the student encoder training too (a copy of it: ``t`` stays frozen)."""
+    cfg = replace(t.cfg, tune_student=0.5, **changes)
+    return Trainer(cfg, fresh_encoder(), t.contents, t.styles, source=copy.deepcopy(t.source))
+
+
+def test_a_tuned_student_learns_from_vgg_measured_losses_through_every_path(student_trainer, fresh_encoder):
+    """train --tune-student: the content's and the style's relu4_1 and the reconstruction all reach
+    the student's weights; VGG, the measure, stays fixed; a frozen student stays frozen."""
+    t = student_trainer
+    tuned = _tuned(t, fresh_encoder)
+    assert tuned.tune and tuned.teacher_content and not t.tune
+    assert "the student encoder trained too (at 0.5 x the learning rate)" in tuned.cfg.route()
+    content = t.contents.crops(2, 32, torch.Generator().manual_seed(3))
+    style = t.styles.crops(2, 32, torch.Generator().manual_seed(2))
+    first = next(tuned.source.parameters())
+    for path in ("content", "style"):  # each path alone: the other's features as fixed numbers
+        tuned.optimizer.zero_grad(set_to_none=True)
+        if path == "content":
+            targets = tuned.style_targets(style)
+            targets[-1] = FeatureStats(targets[-1].mean.detach(), targets[-1].std.detach())
+            result = tuned.objective(content, targets)
+        else:
+            features = tuned.content_features(content).adain.detach()
+            with torch.no_grad():
+                teacher = tuned.encoder(content)
+            encoded = torch.cat([features, teacher], 1)
+            result = tuned.objective(encoded, style, content_encoded=True)
+        (result.content + 10 * result.style).backward()
+        assert first.grad is not None and float(first.grad.abs().sum()) > 0, path
+    tuned.optimizer.zero_grad(set_to_none=True)
+    loss, _ = tuned.reconstruction(content)
+    loss.backward()
+    assert float(first.grad.abs().sum()) > 0
+    assert all(p.grad is None for p in tuned.encoder.parameters())
+    before = copy.deepcopy(tuned.source.state_dict())
+    for _ in range(2):  # a reconstruction batch, then an AdaIN one (recon_every 2)
+        tuned.step()
+        after = tuned.source.state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before)
+        before = copy.deepcopy(after)
+    frozen = copy.deepcopy(t.source.state_dict())
+    t.step()
+    assert all(torch.equal(frozen[k], v) for k, v in t.source.state_dict().items())
+
+
+def test_a_tuned_student_exports_the_pair_and_resumes_exactly(student_trainer, fresh_encoder, tmp_path):
+    t = student_trainer
+    tuned = _tuned(t, fresh_encoder)
+    for _ in range(2):
+        tuned.step()
+    tuned.export(tmp_path / "decoder_fp16.pth")
+    student, student_meta = weights.load_student(tmp_path / "student_fp16.pth")
+    _, meta = weights.load_decoder(tmp_path / "decoder_fp16.pth")
+    assert meta["student"] == weights.fingerprint(student) != tuned.source_id  # the decoder names its encoder
+    assert student_meta["tuned_from"] == tuned.source_id and student_meta["steps"] == 2
+    averaged = tuned.source_ema.state_dict()
+    for k, v in student.state_dict().items():  # the average, as evaluation measured it
+        torch.testing.assert_close(v, averaged[k].half().float())
+    tuned.save(tmp_path / "checkpoint.pt")
+    again = _tuned(t, fresh_encoder)
+    again.load(tmp_path / "checkpoint.pt")
+    for mine, theirs in ((tuned.source, again.source), (tuned.source_ema, again.source_ema)):
+        assert all(torch.equal(v, theirs.state_dict()[k]) for k, v in mine.state_dict().items())
+    assert again.step().loss == pytest.approx(tuned.step().loss, rel=1e-6)
+    with pytest.raises(UserError, match="--tune-student") as err:
+        t.load(tmp_path / "checkpoint.pt")  # a frozen run cannot continue a tuned one's checkpoint
+    assert_one_line(str(err.value))

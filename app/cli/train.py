@@ -84,6 +84,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="measure every loss on the picture pulled K (0..1) of the way to the painting's RGB "
                         "palette, as the engine shows it (bare flag: the engine's default for the model trained, "
                         "fast 0.5, full 0.25), so the decoder learns what the pull leaves undone; 0: off")
+    p.add_argument("--tune-student", type=float, nargs="?", const=0.1, default=0.0, metavar="FACTOR",
+                   help="with --student: train the student encoder too, end to end with its decoder on the "
+                        "objective VGG-19 measures, at FACTOR x the learning rate (bare flag: 0.1; implies "
+                        "--teacher-content; needs --style-bank 0 and --content-bank 0, as its features move). "
+                        "The run folder then holds the pair: student_fp16.pth beside decoder_fp16.pth; "
+                        "a warm start takes --student RUN/student_fp16.pth --resume RUN/decoder_fp16.pth")
     p.add_argument("--recon-weight", type=float, default=1.0,
                    help="scale of the reconstruction loss against the AdaIN objective's")
     p.add_argument("--style-augment", type=float, nargs="?", const=0.5, default=0.0, metavar="STRENGTH",
@@ -116,6 +122,13 @@ def config(args: argparse.Namespace):
     if (args.teacher_content or args.teacher_output or args.teacher_decoder) and not args.student:
         raise UserError("--teacher-content, --teacher-output and --teacher-decoder are for a student's decoder: "
                         "give --student FILE too")
+    if args.tune_student and not args.student:
+        raise UserError("--tune-student trains a student encoder: give --student FILE too")
+    if args.tune_student < 0:
+        raise UserError(f"--tune-student must be >= 0, got {args.tune_student}")
+    if args.tune_student and (args.style_bank or args.content_bank):
+        raise UserError("--tune-student changes the student's features every step, so banked ones would be stale: "
+                        "give --style-bank 0 --content-bank 0")
     if args.teacher_output < 0:
         raise UserError(f"--teacher-output must be >= 0, got {args.teacher_output}")
     if not 0.0 <= args.style_augment <= 1.0:
@@ -151,7 +164,7 @@ def config(args: argparse.Namespace):
         teacher_decoder=str(args.teacher_decoder) if args.teacher_decoder else None,
         skips=args.skips or args.skip_modulation or resumed_skips[0],
         skip_modulation=args.skip_modulation or resumed_skips[1],
-        palette_pull=palette_pull,
+        palette_pull=palette_pull, tune_student=args.tune_student,
         holdout_content_dir=str(args.holdout_content_dir) if args.holdout_content_dir else None,
         holdout_style_dir=str(args.holdout_style_dir) if args.holdout_style_dir else None,
     )

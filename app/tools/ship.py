@@ -11,7 +11,9 @@ stretch that lost ground does not overwrite where it started). Either way the mo
 stretch's row in its history table.
 
 A fast student's decoder run (``train --student``) lands the same way beside the student's files,
-measured with the shipped student encoder at 320 px (its live goal's size) and without the peer.
+at 320 px (its live goal's size) and without the peer, each decoder measured with the student
+encoder it was trained against: the shipped one, the resume point's, or a tuned run's own
+(``train --tune-student``), which then lands with it (a student and its decoder go together).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from app import weights
 from app.tools import peer, quality
 from app.errors import UserError
 from app.images import load_folder
-from app.tools.train import EXPORT, STRETCHES, TrainConfig
+from app.tools.train import EXPORT, STRETCHES, STUDENT_EXPORT, TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = Path("models/weights/decoder_fp16.pth")
@@ -50,13 +52,15 @@ class Landing:
     history_mark: str
     status_mark: str | None  # the card's status block, rewritten when a decoder ships
     samples: Path | None  # where the run's sample sheet goes when it ships
-    student: Path | None  # the student encoder the engine runs the decoder with
+    student: Path | None  # the student encoder the engine runs the shipped decoder with
+    student_resume: Path | None  # the one the resume point's decoder goes with
     peer: bool  # the peer's figures beside ours
 
 
-FULL = Landing(SHIPPED, RESUME, EVAL_SIZE, HISTORY_MARK, STATUS_MARK, SAMPLES, None, True)
+FULL = Landing(SHIPPED, RESUME, EVAL_SIZE, HISTORY_MARK, STATUS_MARK, SAMPLES, None, None, True)
 FAST = Landing(Path("models/weights/student_decoder_fp16.pth"), Path("models/weights/student_decoder_resume_fp16.pth"),
-               320, "student-history", None, None, Path("models/weights/student_fp16.pth"), False)
+               320, "student-history", None, None, Path("models/weights/student_fp16.pth"),
+               Path("models/weights/student_resume_fp16.pth"), False)
 
 
 @dataclass(frozen=True)
@@ -186,17 +190,13 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
     if meta.get("encoder_fingerprint") != weights.encoder_id(None):
         raise UserError(f"{candidate}: trained against encoder {meta.get('encoder_fingerprint')}, "
                         f"not the default {weights.encoder_id(None)}")
-    student = repo / target.student if target.student else None
-    if student is not None:
-        shipped_student = weights.fingerprint(weights.load_student(student)[0])
-        if meta.get("student") != shipped_student:
-            raise UserError(f"{candidate}: trained against student encoder {meta.get('student')}, not the shipped "
-                            f"{target.student} ({shipped_student}); land that encoder first")
+    student = _student_of(run, meta, repo, target) if target.student else None
     meter = quality.LossMeter(weights.default_encoder())
     say(f"measuring {candidate} on {len(contents)} x {len(styles)} held-out pairs at {size} px")
     new = measure(candidate, contents, styles, meter, size, student)
     shipped_path = repo / target.shipped
-    old = measure(shipped_path, contents, styles, meter, size, student) if shipped_path.is_file() else None
+    shipped_student = repo / target.student if target.student else None
+    old = measure(shipped_path, contents, styles, meter, size, shipped_student) if shipped_path.is_file() else None
     peer_score = None
     if target.peer and with_peer and peer.available():
         peer_score = quality.compare({peer.NAME: peer.PeerStylizer().stylize}, contents, styles, meter,
@@ -212,14 +212,19 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
                   f"(content {new.content:.2f} vs {old.content:.2f}, style {new.style:.3f} vs {old.style:.3f}, "
                   f"alpha-0 PSNR {new.recon_psnr:.1f} vs {old.recon_psnr:.1f} dB)")
     resume = repo / target.resume
+    resume_student = repo / target.student_resume if target.student_resume else None
     stays = None if better else _better_resume_point(resume, candidate, meta, new, lam, contents, styles, meter, size,
-                                                     student)
+                                                     resume_student)
     if stays is not None:
         reason += f"; the resume point measures better still ({stays.objective(lam):.2f}) and stays"
     dest = None if stays is not None else repo / (target.shipped if better else target.resume)
     if dest is not None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(candidate, dest)
+        # its encoder goes with it; after shipping, the shipped pair is also where the next stretch resumes
+        for pair in ([shipped_student] if better else []) + [resume_student]:
+            if student is not None and pair is not None and not _same_file(student, pair):
+                shutil.copyfile(student, pair)
     if better:
         resume.unlink(missing_ok=True)  # the shipped file is now the one resume point
         if target.samples and (run / "samples.jpg").is_file():
@@ -242,19 +247,39 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
     return ShipReport(better, reason, new, old, peer_score, dest)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    return a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()
+
+
+def _student_of(run: Path, meta: dict, repo: Path, target: Landing) -> Path:
+    """The student encoder file the run's decoder was trained against: the run's own (a tuned
+    student), the shipped one or the resume point's, whichever its metadata names."""
+    assert target.student is not None
+    places = [run / STUDENT_EXPORT, repo / target.student] + ([repo / target.student_resume]
+                                                              if target.student_resume else [])
+    for path in places:
+        if path.is_file() and weights.fingerprint(weights.load_student(path)[0]) == meta.get("student"):
+            return path
+    raise UserError(f"{run / EXPORT}: trained against student encoder {meta.get('student')}, which is neither its "
+                    f"run's {STUDENT_EXPORT}, the shipped {target.student} nor {target.student_resume}")
+
+
 def _better_resume_point(resume: Path, candidate: Path, meta: dict, new: Measurement, lam: float,
                          contents: list[np.ndarray], styles: list[np.ndarray], meter: quality.LossMeter, size: int,
                          student: Path | None) -> Measurement | None:
-    """The resume point's figures when it measures at least as well as the candidate, which then
-    does not replace it; None when the candidate should: no resume point, the same file, one that
-    does not load or was trained against another encoder (stale), or a worse one."""
+    """The resume point's figures (a student's decoder measured with the resume point's ``student``)
+    when it measures at least as well as the candidate, which then does not replace it; None when the
+    candidate should: no resume point, the same file, one that does not load or was trained against
+    another encoder than the one beside it (stale), or a worse one."""
     if not resume.is_file() or resume.read_bytes() == candidate.read_bytes():
         return None
     try:
         _, resume_meta = weights.load_decoder(resume)
+        paired = student is None or (student.is_file() and resume_meta.get("student")
+                                     == weights.fingerprint(weights.load_student(student)[0]))
     except UserError:
         return None
-    if any(resume_meta.get(k) != meta.get(k) for k in ("encoder_fingerprint", "student")):
+    if resume_meta.get("encoder_fingerprint") != meta.get("encoder_fingerprint") or not paired:
         return None
     resumed = measure(resume, contents, styles, meter, size, student)
     return resumed if resumed.objective(lam) <= new.objective(lam) else None

@@ -41,6 +41,7 @@ from models.vgg import Encoder
 
 CHECKPOINT = "checkpoint.pt"
 EXPORT = "decoder_fp16.pth"
+STUDENT_EXPORT = "student_fp16.pth"  # beside EXPORT when the student encoder trains too (its pair)
 LOSS_LOG = "losses.jsonl"
 EVALS = "evals.jsonl"
 STRETCHES = "stretches.jsonl"  # one line per start or resume: where, from which step, how
@@ -90,6 +91,10 @@ class TrainConfig:
     # The decoded picture is pulled this far (0..1) to the painting's RGB palette before the losses see it,
     # as the engine pulls what it shows (app.rules.PALETTE_DEFAULTS): the decoder learns what the pull leaves.
     palette_pull: float = 0.0
+    # A student's encoder trains with its decoder, end to end on the objective VGG measures, at this fraction
+    # of the learning rate (0: frozen, as distilled); implies the teacher content loss, so that nothing is
+    # measured in the space that moves.
+    tune_student: float = 0.0
 
     def is_reconstruction(self, step: int) -> bool:
         return step < self.recon_until or (self.recon_every > 0 and step % self.recon_every == 0)
@@ -119,6 +124,8 @@ class TrainConfig:
             parts.append(f"style weight {self.style_weight:g}")
         if self.palette_pull:
             parts.append(f"losses on the picture pulled {self.palette_pull:g} to the painting's palette")
+        if self.tune_student:
+            parts.append(f"the student encoder trained too (at {self.tune_student:g} x the learning rate)")
         if self.content_bank:
             parts.append(f"contents from a fixed bank of {self.content_bank} crops per photo")
         if self.style_bank != TrainConfig.style_bank:
@@ -187,6 +194,11 @@ def _skip_kind(state: object) -> tuple[bool, bool]:
         keys = [str(k) for k in state.get("decoder", {})]
         return any(k.startswith("skips.") for k in keys), any(k.startswith("modulation.") for k in keys)
     return bool(state.get("skip_channels")), bool(state.get("skip_modulated"))
+
+
+def _body(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An Encoder's state dict as its body's (the form student files and their checks use)."""
+    return {k.removeprefix("body."): v for k, v in state.items()}
 
 
 def run_folder(out_dir: str, checkpoint: str, what: str, resume: Path | None) -> Path:
@@ -412,8 +424,11 @@ class Trainer:
         # The student's id names the file as the engine loads it: taken before the cast to bf16.
         self.source_id = None if source is None else weights_io.fingerprint(source)
         self.encoder = encoder.eval().to(self.device, dtype, memory_format=torch.channels_last)
+        # A tuned student keeps fp32 weights for Adam (autocast still runs it in bf16).
+        self.tune = source is not None and cfg.tune_student > 0
         self.source = self.encoder if source is None else (
-            source.eval().requires_grad_(False).to(self.device, dtype, memory_format=torch.channels_last))
+            source.train().requires_grad_(True).to(self.device, memory_format=torch.channels_last) if self.tune
+            else source.eval().requires_grad_(False).to(self.device, dtype, memory_format=torch.channels_last))
         torch.manual_seed(cfg.seed)
         self.skip_taps = list(SKIP_TAP_INDICES) if cfg.skips else []
         decoder: nn.Module = build_decoder(width=cfg.decoder_width, in_channels=self.source.channels[-1])
@@ -422,10 +437,17 @@ class Trainer:
         if cfg.skips:
             decoder = SkipDecoder(decoder, [self.source.channels[i] for i in self.skip_taps], cfg.skip_modulation)
         self.decoder = decoder.to(self.device, memory_format=torch.channels_last)
-        self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=cfg.lr)
+        groups = [{"params": list(self.decoder.parameters())}]
+        self.lr_scales = [1.0]
+        if self.tune:
+            groups.append({"params": list(self.source.parameters())})
+            self.lr_scales.append(cfg.tune_student)
+        self.optimizer = torch.optim.Adam(groups, lr=cfg.lr)
         # Adam at a high learning rate leaves the weights jittering around the optimum (held-out
         # style loss swung 2.2..3.2 between checkpoints); their running average does not.
         self.ema = self._copy_of_decoder()
+        # what evaluation and export use beside the averaged decoder: the tuned student's average too
+        self.source_ema = copy.deepcopy(self.source).requires_grad_(False).eval() if self.tune else self.source
         self.ema_steps = 0
         self.ema_warm = False  # an average that starts from trained weights: no ramp-up of its decay
         self.warm_start_step: int | None = None
@@ -438,7 +460,7 @@ class Trainer:
         self.content_bank: ContentBank | None = None
         self.augment = StyleAugment(cfg.style_augment)
         student = self.source is not self.encoder
-        self.teacher_content = (cfg.teacher_content or cfg.teacher_output > 0) and student
+        self.teacher_content = (cfg.teacher_content or cfg.teacher_output > 0 or self.tune) and student
         # The full model's decoder, whose picture a student's decoder learns to imitate.
         self.teacher = None if teacher is None or not (student and cfg.teacher_output > 0) else (
             teacher.eval().requires_grad_(False).to(self.device, dtype, memory_format=torch.channels_last))
@@ -456,26 +478,35 @@ class Trainer:
         decay = self.cfg.ema_decay
         if not self.ema_warm:
             decay = min(decay, (1.0 + self.ema_steps) / (10.0 + self.ema_steps))
-        for avg, p in zip(self.ema.parameters(), self.decoder.parameters()):
-            avg.lerp_(p.detach(), 1.0 - decay)
+        pairs = [(self.ema, self.decoder)] + ([(self.source_ema, self.source)] if self.tune else [])
+        for average, net in pairs:
+            for avg, p in zip(average.parameters(), net.parameters()):
+                avg.lerp_(p.detach(), 1.0 - decay)
 
     def autocast(self) -> torch.autocast:
         """bf16 autocast on the training device when the config asks for it (statistics stay fp32)."""
         return bf16_autocast(self.device, self.cfg.bf16)
 
-    @torch.no_grad()
-    def style_targets(self, images: torch.Tensor) -> list[FeatureStats]:
+    def source_grad(self) -> torch.set_grad_enabled:
+        """Gradients through the AdaIN encoder only when it trains (and the caller records any)."""
+        return torch.set_grad_enabled(self.tune and torch.is_grad_enabled())
+
+    def style_targets(self, images: torch.Tensor, source: Encoder | None = None) -> list[FeatureStats]:
         """All a style loss and AdaIN need of style images: the statistics at the loss network's
-        four taps, then, for a student, its relu4_1's. The last entry is always AdaIN's."""
+        four taps, then, for a student (``source``, default the one training), its relu4_1's. The last
+        entry is always AdaIN's."""
         images = images.contiguous(memory_format=torch.channels_last)
+        source = self.source if source is None else source
         with self.autocast():
-            stats = [calc_mean_std(t) for t in self.encoder.taps(images)]
-            if self.source is not self.encoder:
-                stats.append(calc_mean_std(self.source(images)))
+            with torch.no_grad():
+                stats = [calc_mean_std(t) for t in self.encoder.taps(images)]
+            if source is not self.encoder:
+                with self.source_grad():
+                    stats.append(calc_mean_std(source(images)))
         return stats
 
-    @torch.no_grad()
-    def content_features(self, content: torch.Tensor, encoded: bool = False) -> ContentFeatures:
+    def content_features(self, content: torch.Tensor, encoded: bool = False,
+                         source: Encoder | None = None) -> ContentFeatures:
         """What AdaIN batches need of content images; ``encoded``: ``content`` is a content bank's
         sample already (``ContentFeatures.packed``)."""
         if encoded:
@@ -485,21 +516,24 @@ class Trainer:
             parts = torch.split(content, sizes, dim=1)
             skips = tuple(F.pixel_shuffle(x, 2 ** (3 - i)) for x, i in zip(parts[heads:], self.skip_taps, strict=True))
             return ContentFeatures(parts[0], parts[1] if self.teacher_content else None, skips)
-        adain, skips = self.source_features(content)
-        return ContentFeatures(adain, self.encoder(content) if self.teacher_content else None, skips)
+        adain, skips = self.source_features(content, source=source)
+        with torch.no_grad():
+            teacher = self.encoder(content) if self.teacher_content else None
+        return ContentFeatures(adain, teacher, skips)
 
-    @torch.no_grad()
-    def source_features(self, images: torch.Tensor, vgg_taps: list[torch.Tensor] | None = None
-                        ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        """The AdaIN encoder's relu4_1 and a skip decoder's taps of ``images`` (``vgg_taps``: VGG's
-        taps of them, already computed, when VGG is that encoder)."""
-        if vgg_taps is not None and self.source is self.encoder:
-            taps = vgg_taps
-        elif not self.skip_taps:
-            return self.source(images), ()
-        else:
-            taps = self.source.taps(images)
-        return taps[-1], skip_features(taps)
+    def source_features(self, images: torch.Tensor, vgg_taps: list[torch.Tensor] | None = None,
+                        source: Encoder | None = None) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The AdaIN encoder's (``source``, default the one training) relu4_1 and a skip decoder's
+        taps of ``images`` (``vgg_taps``: VGG's taps of them, already computed, when VGG is that encoder)."""
+        source = self.source if source is None else source
+        with self.source_grad():
+            if vgg_taps is not None and source is self.encoder:
+                taps = vgg_taps
+            elif not self.skip_taps:
+                return source(images), ()
+            else:
+                taps = source.taps(images)
+            return taps[-1], skip_features(taps)
 
     def losses(self, content: torch.Tensor, style: torch.Tensor | list[FeatureStats],
                decoder: nn.Module | None = None, content_encoded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -511,22 +545,24 @@ class Trainer:
 
     def objective(self, content: torch.Tensor, style: torch.Tensor | list[FeatureStats],
                   decoder: nn.Module | None = None, content_encoded: bool = False, imitate: bool = True,
-                  palette: Palette | None = None) -> Objective:
+                  palette: Palette | None = None, source: Encoder | None = None) -> Objective:
         """``losses``, the decoded pictures and, with a teacher and ``imitate``, their distance to
         the full model's pictures. With the palette pull on, all of it is measured on the pictures
-        pulled to the style's ``palette`` (read off ``style`` when it is images)."""
+        pulled to the style's ``palette`` (read off ``style`` when it is images). ``decoder`` and
+        ``source`` default to the networks training (evaluation passes their averages)."""
         content = content.contiguous(memory_format=torch.channels_last)
         pull = self.cfg.palette_pull
         if isinstance(style, torch.Tensor):
             palette = Palette(*batch_color_stats(style)) if pull else None
-            style = self.style_targets(style)
+            style = self.style_targets(style, source)
         if pull and palette is None:
             raise ValueError("the palette pull needs the styles' palettes")
         imitation = None
         with self.autocast():
-            features = self.content_features(content, content_encoded)
-            with torch.no_grad():
+            features = self.content_features(content, content_encoded, source)
+            with self.source_grad():
                 target = adain(features.adain, style[-1])
+            with torch.no_grad():
                 aim = adain(features.teacher, style[3]) if features.teacher is not None else target
             image = decode(decoder or self.decoder, target, features.skips)
             if pull:
@@ -542,15 +578,15 @@ class Trainer:
                 imitation = reconstruction_loss(image, model, out_taps, model_taps, self.cfg.recon_pixel_weight)
         return Objective(content_loss(out, aim), style_loss(out_taps, style[:4]), imitation, image)
 
-    def reconstruction(self, images: torch.Tensor, decoder: nn.Module | None = None
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(reconstruction loss, decoded images) of ``decoder`` fed the images' own relu4_1; the
-        feature terms are measured by the loss network."""
+    def reconstruction(self, images: torch.Tensor, decoder: nn.Module | None = None,
+                       source: Encoder | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(reconstruction loss, decoded images) of ``decoder`` fed the images' own relu4_1 (from
+        ``source``); the feature terms are measured by the loss network."""
         images = images.contiguous(memory_format=torch.channels_last)
         with self.autocast():
             with torch.no_grad():
                 image_taps = self.encoder.taps(images)
-                features, skips = self.source_features(images, image_taps)
+            features, skips = self.source_features(images, image_taps, source)
             out = decode(decoder or self.decoder, features, skips)
             out_taps = self.encoder.taps(out)
         loss = reconstruction_loss(out, images, out_taps, image_taps, self.cfg.recon_pixel_weight)
@@ -568,8 +604,8 @@ class Trainer:
         cfg = self.cfg
         lr = warm_start_lr(cfg.learning_rate(self.step_count), self.step_count, self.warm_start_step,
                            cfg.warm_start_ramp)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        for group, scale in zip(self.optimizer.param_groups, self.lr_scales, strict=True):
+            group["lr"] = lr * scale
         self.decoder.train()
         recon: float | None = None
         if cfg.is_reconstruction(self.step_count):  # photos and paintings alike
@@ -627,6 +663,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "rng_data": self.gen.get_state(),
             "rng_torch": torch.get_rng_state(),
+            **({"source": self.source.state_dict(), "source_ema": self.source_ema.state_dict()} if self.tune else {}),
         }
 
     def save(self, path: Path) -> None:
@@ -639,7 +676,14 @@ class Trainer:
             if _skip_kind(state) != (self.cfg.skips, self.cfg.skip_modulation):
                 raise UserError(f"{path}: this run's {self._skips_in_words()} cannot continue this checkpoint's "
                                 "decoder; to add skips or their modulation, start from its decoder_fp16.pth")
+            if ("source" in state) != self.tune:
+                raise UserError(f"{path}: its student encoder {'trained' if 'source' in state else 'was frozen'}; "
+                                "continue it with the same --tune-student setting, or start from its "
+                                "decoder_fp16.pth (and student_fp16.pth)")
             weights_io.check_and_load(self.decoder, state["decoder"], path, "decoder")
+            if self.tune:
+                weights_io.check_and_load(self.source.body, _body(state["source"]), path, "student encoder")
+                weights_io.check_and_load(self.source_ema.body, _body(state["source_ema"]), path, "student encoder")
             self.optimizer.load_state_dict(state["optimizer"])
             self.gen.set_state(state["rng_data"])
             torch.set_rng_state(state["rng_torch"])
@@ -678,10 +722,16 @@ class Trainer:
         return ("modulated skips" if self.cfg.skip_modulation else "skips") if self.cfg.skips else "plain decoder"
 
     def export(self, path: Path, **extra: object) -> None:
-        """The averaged weights (what evaluation measured) as an fp16 decoder file."""
+        """The averaged weights (what evaluation measured) as an fp16 decoder file; a tuned student's
+        average beside it (``STUDENT_EXPORT``, written first), which the decoder names as its encoder."""
+        student = self.source_id
+        if self.tune:
+            student_path = path.parent / STUDENT_EXPORT
+            weights_io.save_student(self.source_ema, student_path, steps=self.step_count, tuned_from=self.source_id)
+            student = weights_io.fingerprint(weights_io.load_student(student_path)[0])  # as the engine loads it
         weights_io.save_decoder(self.ema, path, width=self.cfg.decoder_width, steps=self.step_count,
                                 in_channels=self.source.channels[-1],
-                                **({"student": self.source_id} if self.source_id else {}),
+                                **({"student": student} if student else {}),
                                 train_seconds=round(self.elapsed_s), train_size=self.cfg.size,
                                 encoder_fingerprint=self.encoder_id, **extra)
 
@@ -707,7 +757,7 @@ def evaluate(trainer: Trainer, contents: list[np.ndarray], styles: list[np.ndarr
     for i, c in enumerate(cs):
         sheet[(i + 1) * tile:(i + 2) * tile, :tile] = to_rgb8(c)
         for j, s in enumerate(ss):
-            result = trainer.objective(c, s, decoder=trainer.ema, imitate=False)
+            result = trainer.objective(c, s, decoder=trainer.ema, imitate=False, source=trainer.source_ema)
             lc.append(float(result.content))
             ls.append(float(result.style))
             sheet[(i + 1) * tile:(i + 2) * tile, (j + 1) * tile:(j + 2) * tile] = to_rgb8(result.image.float())
@@ -721,7 +771,7 @@ def reconstruction_scores(trainer: Trainer, contents: list[torch.Tensor]) -> dic
     PSNR against the photo. A decoder that inverts the encoder gives the photo back here."""
     lc, db = [], []
     for c in contents:
-        _, out = trainer.reconstruction(c, decoder=trainer.ema)
+        _, out = trainer.reconstruction(c, decoder=trainer.ema, source=trainer.source_ema)
         out = out.float().clamp(0, 1)
         with trainer.autocast():
             lc.append(float(content_loss(trainer.encoder(out.contiguous(memory_format=torch.channels_last)),
