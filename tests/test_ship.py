@@ -241,3 +241,32 @@ def test_a_tuned_students_pair_lands_together_and_resumes_together(repo, tmp_pat
     assert (repo / FAST.student_resume).read_bytes() == (run / STUDENT_EXPORT).read_bytes()
     assert (repo / FAST.resume).read_bytes() == (run / EXPORT).read_bytes()
     assert ((repo / FAST.student).read_bytes(), (repo / FAST.shipped).read_bytes()) == shipped_pair
+
+
+def test_what_lands_is_what_was_measured_while_the_run_goes_on(repo, tmp_path, media, primed_home, monkeypatch):
+    """A run still training rewrites its decoder (and tuned student) at each checkpoint: ship measures
+    and lands one snapshot of the pair, even when a checkpoint comes in between."""
+    from app.tools import ship as ship_module
+    from conftest import seeded_decoder as other
+
+    shutil.copyfile(REPO / FAST.student, repo / FAST.student)
+    shutil.copyfile(REPO / FAST.student, repo / FAST.student_resume)
+    weights.save_decoder(other(4, 0.25, 128), repo / FAST.shipped, width=0.25, in_channels=128)
+    run = _run(tmp_path, REPO / FAST.shipped, media, student=True)
+    net, meta = weights.load_decoder(run / EXPORT)
+    meta = {k: v for k, v in meta.items() if k not in ("format", "source", "state_dict")}
+    weights.save_decoder(net, run / EXPORT, **{**meta, "student": _tuned_student(1, run / STUDENT_EXPORT)})
+    measured = (run / STUDENT_EXPORT).read_bytes(), (run / EXPORT).read_bytes()
+    real_measure = ship_module.measure
+
+    def measure_then_checkpoint(*args, **kwargs):
+        result = real_measure(*args, **kwargs)
+        later = _tuned_student(2, run / STUDENT_EXPORT)  # the run's next checkpoint, mid-ship
+        weights.save_decoder(other(6, 0.25, 128), run / EXPORT, **{**meta, "steps": 5400, "student": later})
+        return result
+
+    monkeypatch.setattr(ship_module, "measure", measure_then_checkpoint)
+    report = ship(run, repo=repo, size=64, say=lambda _: None)
+    assert report.destination is not None, report.reason
+    landed_student = repo / (FAST.student if report.shipped else FAST.student_resume)
+    assert (landed_student.read_bytes(), report.destination.read_bytes()) == measured

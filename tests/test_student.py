@@ -380,7 +380,8 @@ def test_stylize_takes_the_student_from_the_command_line(student_files, primed_h
 def _tuned(t: Trainer, fresh_encoder, **changes) -> Trainer:
     """``t``'s set-up with the student encoder training too (a copy of it: ``t`` stays frozen)."""
     cfg = replace(t.cfg, tune_student=0.5, **changes)
-    return Trainer(cfg, fresh_encoder(), t.contents, t.styles, source=copy.deepcopy(t.source))
+    return Trainer(cfg, fresh_encoder(), t.contents, t.styles, source=copy.deepcopy(t.source),
+                   source_meta={"format": "adain-live-student", "width": 0.25, "steps": 10519})
 
 
 def test_a_tuned_student_learns_from_vgg_measured_losses_through_every_path(student_trainer, fresh_encoder):
@@ -432,7 +433,8 @@ def test_a_tuned_student_exports_the_pair_and_resumes_exactly(student_trainer, f
     student, student_meta = weights.load_student(tmp_path / "student_fp16.pth")
     _, meta = weights.load_decoder(tmp_path / "decoder_fp16.pth")
     assert meta["student"] == weights.fingerprint(student) != tuned.source_id  # the decoder names its encoder
-    assert student_meta["tuned_from"] == tuned.source_id and student_meta["steps"] == 2
+    assert student_meta["tuned_from"] == tuned.source_id and student_meta["tuned_steps"] == 2
+    assert student_meta["steps"] == 10519  # its distillation's count, where `distill` would continue
     averaged = tuned.source_ema.state_dict()
     for k, v in student.state_dict().items():  # the average, as evaluation measured it
         torch.testing.assert_close(v, averaged[k].half().float())

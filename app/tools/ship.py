@@ -17,9 +17,12 @@ encoder it was trained against: the shipped one, the resume point's, or a tuned 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -178,9 +181,34 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
          repo: Path = REPO, with_peer: bool = True, size: int | None = None,
          say: Callable[[str], None] = print) -> ShipReport:
     """Measure the run's averaged decoder against the shipped one and land it as one or the other."""
-    candidate = run / EXPORT
-    if not candidate.is_file():
+    if not (run / EXPORT).is_file():
         raise UserError(f"{run}: no {EXPORT} in it (train first)")
+    with tempfile.TemporaryDirectory(prefix="adain-ship-") as tmp:
+        return _ship(run, _snapshot(run, Path(tmp)), holdout_content, holdout_style, repo, with_peer, size, say)
+
+
+def _snapshot(run: Path, into: Path, tries: int = 5) -> Path:
+    """A copy of the run's decoder (and its tuned student) as they are now: a run still training
+    rewrites them at every checkpoint, and what lands must be what was measured. A copy taken while
+    a checkpoint was between writing the pair is taken again."""
+    for _ in range(tries):
+        for name in (STUDENT_EXPORT, EXPORT):
+            if (run / name).is_file():
+                shutil.copyfile(run / name, into / name)
+        if not (into / STUDENT_EXPORT).is_file():
+            break
+        with contextlib.suppress(UserError):
+            if weights.load_decoder(into / EXPORT)[1].get("student") == weights.fingerprint(
+                    weights.load_student(into / STUDENT_EXPORT)[0]):
+                break
+        time.sleep(2)
+    return into  # still unpaired: _student_of says so
+
+
+def _ship(run: Path, frozen: Path, holdout_content: Path | None, holdout_style: Path | None, repo: Path,
+          with_peer: bool, size: int | None, say: Callable[[str], None]) -> ShipReport:
+    """``ship`` on ``frozen``, the snapshot of the run's files (the run folder still gives its logs)."""
+    candidate = frozen / EXPORT
     cfg = TrainConfig(**json.loads((run / "config.json").read_text()))
     target = FAST if cfg.student else FULL
     size = size or target.size
@@ -188,11 +216,11 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
     styles = load_folder(Path(holdout_style or cfg.holdout_style_dir or ""), "held-out")
     _, meta = weights.load_decoder(candidate)  # refuses anything that does not load cleanly
     if meta.get("encoder_fingerprint") != weights.encoder_id(None):
-        raise UserError(f"{candidate}: trained against encoder {meta.get('encoder_fingerprint')}, "
+        raise UserError(f"{run / EXPORT}: trained against encoder {meta.get('encoder_fingerprint')}, "
                         f"not the default {weights.encoder_id(None)}")
-    student = _student_of(run, meta, repo, target) if target.student else None
+    student = _student_of(frozen, meta, repo, target, run) if target.student else None
     meter = quality.LossMeter(weights.default_encoder())
-    say(f"measuring {candidate} on {len(contents)} x {len(styles)} held-out pairs at {size} px")
+    say(f"measuring {run / EXPORT} on {len(contents)} x {len(styles)} held-out pairs at {size} px")
     new = measure(candidate, contents, styles, meter, size, student)
     shipped_path = repo / target.shipped
     shipped_student = repo / target.student if target.student else None
@@ -243,7 +271,7 @@ def ship(run: Path, holdout_content: Path | None = None, holdout_style: Path | N
     card = _replace_between(card, target.history_mark, "".join(rows) + row)
     card_path.write_text(card)
     say(("shipped " if better else "not shipped, " + ("kept as the resume point " if dest else "not landed "))
-        + f"{dest or candidate}: {reason}")
+        + f"{dest or run / EXPORT}: {reason}")
     return ShipReport(better, reason, new, old, peer_score, dest)
 
 
@@ -251,11 +279,12 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()
 
 
-def _student_of(run: Path, meta: dict, repo: Path, target: Landing) -> Path:
+def _student_of(frozen: Path, meta: dict, repo: Path, target: Landing, run: Path) -> Path:
     """The student encoder file the run's decoder was trained against: the run's own (a tuned
-    student), the shipped one or the resume point's, whichever its metadata names."""
+    student, in the snapshot ``frozen``), the shipped one or the resume point's, whichever its
+    metadata names."""
     assert target.student is not None
-    places = [run / STUDENT_EXPORT, repo / target.student] + ([repo / target.student_resume]
+    places = [frozen / STUDENT_EXPORT, repo / target.student] + ([repo / target.student_resume]
                                                               if target.student_resume else [])
     for path in places:
         if path.is_file() and weights.fingerprint(weights.load_student(path)[0]) == meta.get("student"):

@@ -414,7 +414,8 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, encoder: Encoder, contents: ImageBank | None = None,
                  styles: ImageBank | None = None, encoder_id: str | None = None,
-                 source: Encoder | None = None, teacher: nn.Module | None = None) -> None:
+                 source: Encoder | None = None, teacher: nn.Module | None = None,
+                 source_meta: dict[str, Any] | None = None) -> None:
         self.cfg = cfg
         self.encoder_id = encoder_id or weights_io.encoder_id(None)
         self.device = torch.device(cfg.device)
@@ -423,6 +424,7 @@ class Trainer:
         dtype = torch.bfloat16 if cfg.bf16 else torch.float32
         # The student's id names the file as the engine loads it: taken before the cast to bf16.
         self.source_id = None if source is None else weights_io.fingerprint(source)
+        self.source_meta = source_meta or {}  # its file's (a tuned student's export keeps its distillation figures)
         self.encoder = encoder.eval().to(self.device, dtype, memory_format=torch.channels_last)
         # A tuned student keeps fp32 weights for Adam (autocast still runs it in bf16).
         self.tune = source is not None and cfg.tune_student > 0
@@ -727,7 +729,9 @@ class Trainer:
         student = self.source_id
         if self.tune:
             student_path = path.parent / STUDENT_EXPORT
-            weights_io.save_student(self.source_ema, student_path, steps=self.step_count, tuned_from=self.source_id)
+            kept = {k: v for k, v in self.source_meta.items() if k not in ("format", "width")}
+            weights_io.save_student(self.source_ema, student_path,
+                                    **{**kept, "tuned_from": self.source_id, "tuned_steps": self.step_count})
             student = weights_io.fingerprint(weights_io.load_student(student_path)[0])  # as the engine loads it
         weights_io.save_decoder(self.ema, path, width=self.cfg.decoder_width, steps=self.step_count,
                                 in_channels=self.source.channels[-1],
@@ -896,10 +900,11 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
     started = time.monotonic()
     out = run_folder(cfg.out_dir, CHECKPOINT, "training", resume)
     encoder = encoder or weights_io.load_encoder(None)
-    source = weights_io.load_student(Path(cfg.student))[0] if cfg.student else None
+    source, source_meta = weights_io.load_student(Path(cfg.student)) if cfg.student else (None, None)
     teacher = full_decoder(cfg.teacher_decoder) if source is not None and cfg.teacher_output > 0 else None
     trainer = Trainer(cfg, encoder, ImageBank(cfg.content_dir, cfg.max_side, "content").to(cfg.device),
-                      ImageBank(cfg.style_dir, cfg.max_side, "style").to(cfg.device), encoder_id, source, teacher)
+                      ImageBank(cfg.style_dir, cfg.max_side, "style").to(cfg.device), encoder_id, source, teacher,
+                      source_meta)
     if resume is not None:
         trainer.load(Path(resume))
     if cfg.style_bank:
