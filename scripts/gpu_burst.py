@@ -31,7 +31,8 @@ decoder trained for the earlier student is a fine start for a further-distilled 
 
 ``--distill-minutes 0`` trains the decoder alone, for the landed student (frozen, as the CPU's
 stretches keep it; no student_fp16.pth comes back), e.g. on the CPU's route:
-``student --distill-minutes 0 --decoder-minutes 8 --out OUT -- --teacher-output 3``.
+``student --distill-minutes 0 --decoder-minutes 8 --out OUT -- --teacher-output 3``; with
+``-- --tune-student 1 --style-bank 0`` the student trains with its decoder and comes back beside it.
 
 It leaves student_fp16.pth, decoder_fp16.pth, samples.jpg, student_evals.jsonl, evals.jsonl and
 logs.tar.gz (both stages' losses, stretches and configs): six files, as a borrowed machine hands
@@ -198,7 +199,8 @@ def student(pack_dir: Path, distill_minutes: float, decoder_minutes: float, out:
             for path in sorted(folder.glob("*.json*")):
                 if path.name not in STUDENT_RETURNED:
                     tar.add(path, arcname=path.name)
-    student_file = out / STUDENT_EXPORT if distill_minutes > 0 else STUDENT_START
+    # distilled further, or tuned with its decoder (`-- --tune-student`): the decoder's own student came back
+    student_file = out / STUDENT_EXPORT if (out / STUDENT_EXPORT).is_file() else STUDENT_START
     print(f"student burst ended at decoder step {trainer.step_count}; continue from {student_file} and "
           f"{out / 'decoder_fp16.pth'}")
     return 0

