@@ -247,6 +247,12 @@ def load_student(path: Path) -> tuple[Encoder, dict[str, Any]]:
     return Encoder(body.float()), meta
 
 
+def student_id(path: Path) -> str:
+    """The fingerprint by which a student's decoder names the encoder it was trained against (of the
+    file's weights as the engine loads them)."""
+    return fingerprint(load_student(path)[0])
+
+
 def fast_model_files() -> tuple[Path, Path]:
     """The shipped fast model: (student encoder, its decoder). Read at call time, so tests can
     point the two defaults elsewhere."""

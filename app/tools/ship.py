@@ -198,8 +198,7 @@ def _snapshot(run: Path, into: Path, tries: int = 5) -> Path:
         if not (into / STUDENT_EXPORT).is_file():
             break
         with contextlib.suppress(UserError):
-            if weights.load_decoder(into / EXPORT)[1].get("student") == weights.fingerprint(
-                    weights.load_student(into / STUDENT_EXPORT)[0]):
+            if weights.load_decoder(into / EXPORT)[1].get("student") == weights.student_id(into / STUDENT_EXPORT):
                 break
         time.sleep(2)
     return into  # still unpaired: _student_of says so
@@ -287,7 +286,7 @@ def _student_of(frozen: Path, meta: dict, repo: Path, target: Landing, run: Path
     places = [frozen / STUDENT_EXPORT, repo / target.student] + ([repo / target.student_resume]
                                                               if target.student_resume else [])
     for path in places:
-        if path.is_file() and weights.fingerprint(weights.load_student(path)[0]) == meta.get("student"):
+        if path.is_file() and weights.student_id(path) == meta.get("student"):
             return path
     raise UserError(f"{run / EXPORT}: trained against student encoder {meta.get('student')}, which is neither its "
                     f"run's {STUDENT_EXPORT}, the shipped {target.student} nor {target.student_resume}")
@@ -304,8 +303,7 @@ def _better_resume_point(resume: Path, candidate: Path, meta: dict, new: Measure
         return None
     try:
         _, resume_meta = weights.load_decoder(resume)
-        paired = student is None or (student.is_file() and resume_meta.get("student")
-                                     == weights.fingerprint(weights.load_student(student)[0]))
+        paired = student is None or (student.is_file() and resume_meta.get("student") == weights.student_id(student))
     except UserError:
         return None
     if resume_meta.get("encoder_fingerprint") != meta.get("encoder_fingerprint") or not paired:

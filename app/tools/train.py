@@ -196,11 +196,6 @@ def _skip_kind(state: object) -> tuple[bool, bool]:
     return bool(state.get("skip_channels")), bool(state.get("skip_modulated"))
 
 
-def _body(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """An Encoder's state dict as its body's (the form student files and their checks use)."""
-    return {k.removeprefix("body."): v for k, v in state.items()}
-
-
 def run_folder(out_dir: str, checkpoint: str, what: str, resume: Path | None) -> Path:
     """The run folder, created; a fresh run never overwrites another run's checkpoint."""
     out = Path(out_dir)
@@ -684,8 +679,8 @@ class Trainer:
                                 "decoder_fp16.pth (and student_fp16.pth)")
             weights_io.check_and_load(self.decoder, state["decoder"], path, "decoder")
             if self.tune:
-                weights_io.check_and_load(self.source.body, _body(state["source"]), path, "student encoder")
-                weights_io.check_and_load(self.source_ema.body, _body(state["source_ema"]), path, "student encoder")
+                weights_io.check_and_load(self.source, state["source"], path, "student encoder")
+                weights_io.check_and_load(self.source_ema, state["source_ema"], path, "student encoder")
             self.optimizer.load_state_dict(state["optimizer"])
             self.gen.set_state(state["rng_data"])
             torch.set_rng_state(state["rng_torch"])
@@ -732,7 +727,7 @@ class Trainer:
             kept = {k: v for k, v in self.source_meta.items() if k not in ("format", "width")}
             weights_io.save_student(self.source_ema, student_path,
                                     **{**kept, "tuned_from": self.source_id, "tuned_steps": self.step_count})
-            student = weights_io.fingerprint(weights_io.load_student(student_path)[0])  # as the engine loads it
+            student = weights_io.student_id(student_path)
         weights_io.save_decoder(self.ema, path, width=self.cfg.decoder_width, steps=self.step_count,
                                 in_channels=self.source.channels[-1],
                                 **({"student": student} if student else {}),
