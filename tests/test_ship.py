@@ -14,7 +14,7 @@ from app import weights
 from app.errors import UserError
 from app.tools.ship import CARD, FAST, RESUME, SAMPLES, SHIPPED, ship
 from app.tools.train import EXPORT, STRETCHES, STUDENT_EXPORT
-from conftest import REPO, assert_one_line, seeded_decoder, smooth_image
+from conftest import REPO, assert_one_line, seeded_decoder
 
 pytestmark = pytest.mark.shipped_decoder
 
@@ -66,8 +66,16 @@ def _run(tmp_path: Path, decoder_source: Path | None, media: Path, student: bool
         "holdout_content_dir": str(holdout / "content"), "holdout_style_dir": str(holdout / "style")}))
     (run / STRETCHES).write_text(json.dumps({"start_step": 5091, "start_elapsed_s": 6400, "machine": "test cpu",
                                              "precision": "fp32", "route": "test route"}) + "\n")
-    Image.fromarray(smooth_image(np.random.default_rng(0), 64, 64)).save(run / "samples.jpg")
     return run
+
+
+def _assert_sheet_of(path: Path, measured) -> None:
+    """``path`` holds the pictures the figures were measured on: the styles across the top, the
+    contents down the side (2 x 2 held-out pairs at 64 px), each output where its pair meets."""
+    sheet = np.asarray(Image.open(path).convert("RGB"), np.float32)
+    assert sheet.shape == (3 * 64, 3 * 64, 3) == measured.sheet.shape
+    assert np.abs(sheet - measured.sheet).mean() < 4  # JPEG
+    assert sheet[64:, 64:].std() > 10  # pictures, not the blank background
 
 
 def test_a_worse_decoder_becomes_the_resume_point_and_leaves_the_shipped_one(repo, tmp_path, media, primed_home):
@@ -123,7 +131,7 @@ def test_a_better_decoder_ships_with_its_status_and_samples_and_keeps_one_row_pe
     assert report.shipped, report.reason
     assert (repo / SHIPPED).read_bytes() == (run / EXPORT).read_bytes()
     assert not (repo / RESUME).exists()  # the shipped file is the one resume point
-    assert (repo / SAMPLES).read_bytes() == (run / "samples.jpg").read_bytes()
+    _assert_sheet_of(repo / SAMPLES, report.candidate)
     card = (repo / CARD).read_text()
     assert "old status" not in card and f"content {report.candidate.content:.2f}" in card
     assert 5 < report.candidate.recon_psnr < 60 and np.isfinite(report.current.recon_psnr)
@@ -181,6 +189,7 @@ def test_a_students_decoder_lands_beside_the_student_measured_with_it(repo, tmp_
     assert report.shipped and report.peer is None, report.reason
     assert (repo / FAST.shipped).read_bytes() == (run / EXPORT).read_bytes()
     assert (repo / SHIPPED).read_bytes() == full_before and (repo / SAMPLES).read_bytes() == b"old sheet"
+    _assert_sheet_of(repo / FAST.samples, report.candidate)
     card = (repo / CARD).read_text()
     assert "old status" in card and "| 0-10 | old row |\n<!-- /history -->" in card
     rows = card.split("<!-- student-history -->\n")[1].split("<!-- /student-history -->")[0].splitlines()

@@ -8,7 +8,8 @@ paper's objective, content + lambda * style (lambda 10, whatever a run trained w
 Otherwise it becomes the resume point (``decoder_resume_fp16.pth``, one file that each stretch
 overwrites) that the next stretch continues, unless the resume point there measures better still (a
 stretch that lost ground does not overwrite where it started). Either way the model card gets the
-stretch's row in its history table.
+stretch's row in its history table, and a shipped decoder its sample sheet: the very pictures
+its figures were measured on (first row: the styles; first column: the contents).
 
 A fast student's decoder run (``train --student``) lands the same way beside the student's files,
 at 320 px (its live goal's size) and without the peer, each decoder measured with the student
@@ -23,7 +24,7 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -32,7 +33,7 @@ import numpy as np
 from app import weights
 from app.tools import peer, quality
 from app.errors import UserError
-from app.images import load_folder
+from app.images import RGBImage, load_folder, save_image
 from app.tools.train import EXPORT, STRETCHES, STUDENT_EXPORT, TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +55,7 @@ class Landing:
     size: int  # held-out centre squares are measured at this size
     history_mark: str
     status_mark: str | None  # the card's status block, rewritten when a decoder ships
-    samples: Path | None  # where the run's sample sheet goes when it ships
+    samples: Path | None  # where the measured pictures go, side by side, when a decoder ships
     student: Path | None  # the student encoder the engine runs the shipped decoder with
     student_resume: Path | None  # the one the resume point's decoder goes with
     peer: bool  # the peer's figures beside ours
@@ -62,7 +63,7 @@ class Landing:
 
 FULL = Landing(SHIPPED, RESUME, EVAL_SIZE, HISTORY_MARK, STATUS_MARK, SAMPLES, None, None, True)
 FAST = Landing(Path("models/weights/student_decoder_fp16.pth"), Path("models/weights/student_decoder_resume_fp16.pth"),
-               320, "student-history", None, None, Path("models/weights/student_fp16.pth"),
+               320, "student-history", None, Path("docs/student_samples.jpg"), Path("models/weights/student_fp16.pth"),
                Path("models/weights/student_resume_fp16.pth"), False)
 
 
@@ -74,6 +75,7 @@ class Measurement:
     style: float  # alpha 1: mean/std distance at relu1_1..relu4_1
     recon_content: float  # alpha 0: relu4_1 distance to the photo's own features
     recon_psnr: float  # alpha 0: dB against the photo
+    sheet: RGBImage | None = field(default=None, repr=False, compare=False)  # the alpha-1 pictures
 
     def objective(self, style_weight: float) -> float:
         return self.content + style_weight * self.style
@@ -107,7 +109,8 @@ def measure(decoder: Path, contents: list[np.ndarray], styles: list[np.ndarray],
         out = at_alpha(0.0)(c, c)
         recon_c.append(meter(c, c, out)[0])
         psnr.append(quality.psnr(out, c))
-    return Measurement(score.content, score.style, float(np.mean(recon_c)), float(np.mean(psnr)))
+    sheet = quality.comparison_sheet({"ours": score}, contents, styles, size)
+    return Measurement(score.content, score.style, float(np.mean(recon_c)), float(np.mean(psnr)), sheet)
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -254,8 +257,9 @@ def _ship(run: Path, frozen: Path, holdout_content: Path | None, holdout_style: 
                 shutil.copyfile(student, pair)
     if better:
         resume.unlink(missing_ok=True)  # the shipped file is now the one resume point
-        if target.samples and (run / "samples.jpg").is_file():
-            shutil.copyfile(run / "samples.jpg", repo / target.samples)
+        if target.samples and new.sheet is not None:
+            (repo / target.samples).parent.mkdir(parents=True, exist_ok=True)
+            save_image(new.sheet, repo / target.samples)
     card_path = repo / CARD
     card = card_path.read_text()
     if better and target.status_mark:
