@@ -229,9 +229,11 @@ def save_decoder(net: nn.Module, path: Path, **meta: Any) -> None:
 def save_student(encoder: Encoder, path: Path, **meta: Any) -> None:
     """Write a distilled student encoder (``models.student``) in fp16 with metadata (atomic)."""
     state = {k: v.detach().to(torch.float16).cpu() for k, v in encoder.body.state_dict().items()}
-    width = encoder.channels[-1] / 512
+    width = encoder.channels[0] / 64  # relu1_1's share of VGG's; relu4_1 may be wider (widen_deepest)
+    shape = {"width": width} | ({} if encoder.channels[-1] == round(512 * width) else {"deepest": encoder.channels[-1]})
     buf = io.BytesIO()
-    torch.save({"format": "adain-live-student", "width": width, **meta, "state_dict": state}, buf)
+    meta = {k: v for k, v in meta.items() if k not in ("width", "deepest")}  # the encoder's own shape says
+    torch.save({"format": "adain-live-student", **meta, **shape, "state_dict": state}, buf)
     atomic_write_bytes(Path(path), buf.getvalue())
 
 
@@ -242,7 +244,8 @@ def load_student(path: Path) -> tuple[Encoder, dict[str, Any]]:
     if not (isinstance(raw, Mapping) and raw.get("format") == "adain-live-student"):
         raise UserError(f"{path}: not a student encoder file (made by `python main.py distill`)")
     meta = {k: v for k, v in raw.items() if k != "state_dict"}
-    body = vgg_normalised(width=float(meta["width"]))
+    deepest = meta.get("deepest")
+    body = vgg_normalised(width=float(meta["width"]), deepest=None if deepest is None else int(deepest))
     check_and_load(body, state, path, "student encoder")
     return Encoder(body.float()), meta
 

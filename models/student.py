@@ -8,6 +8,7 @@ teacher's four taps through 1x1 maps: a feature regression, cheap and fast to co
 """
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
@@ -56,3 +57,37 @@ def distillation_loss(mapped: Sequence[torch.Tensor], teacher_taps: Sequence[tor
         ref = ref.float()
         total = total + F.mse_loss(out.float(), ref) / ref.pow(2).mean().clamp_min(1e-6)
     return total
+
+
+@torch.no_grad()
+def widen_deepest(student: Encoder, decoder: nn.Sequential, channels: int,
+                  gen: torch.Generator | None = None) -> tuple[Encoder, nn.Sequential]:
+    """The same pair with ``channels`` at relu4_1 instead of the student's own, painting the same
+    pictures: the new filters are random (at the scale of the old ones), and the decoder's first conv
+    reads them through zero weights, so training alone decides what they carry.
+
+    relu4_1 is the one map AdaIN and the decoder see; at 1/8 of the picture's side its channels are
+    cheap (each 128 more cost ~0.64 GFLOP at 320x427, conv4_1 and the decoder's first conv together).
+    """
+    convs = conv_layers(student.body)
+    index, old = convs[-1]
+    first = next(m for m in decoder if isinstance(m, nn.Conv2d))
+    if first.in_channels != old.out_channels:
+        raise ValueError(f"the decoder reads {first.in_channels} channels, relu4_1 has {old.out_channels}")
+    extra = channels - old.out_channels
+    if extra <= 0:
+        raise ValueError(f"relu4_1 has {old.out_channels} channels already, not fewer than {channels}")
+    body = copy.deepcopy(student.body)
+    conv = nn.Conv2d(old.in_channels, channels, 3)
+    scale = old.weight.std()
+    conv.weight.copy_(torch.cat([old.weight, scale * torch.randn(extra, *old.weight.shape[1:], generator=gen)]))
+    conv.bias.copy_(torch.cat([old.bias, old.bias.mean().expand(extra)]))
+    body[index] = conv
+    widened = copy.deepcopy(decoder)
+    i = next(i for i, m in enumerate(widened) if isinstance(m, nn.Conv2d))
+    reader = nn.Conv2d(channels, first.out_channels, 3)
+    reader.weight.zero_()
+    reader.weight[:, :first.in_channels] = first.weight
+    reader.bias.copy_(first.bias)
+    widened[i] = reader
+    return Encoder(body), widened

@@ -32,7 +32,7 @@ _PLAN_TAIL: list[tuple[int, int] | str] = [
 ]
 
 
-def _layers(plan: Iterable[tuple[int, int] | str], width: float = 1.0) -> list[nn.Module]:
+def _layers(plan: Iterable[tuple[int, int] | str], width: float = 1.0, deepest: int | None = None) -> list[nn.Module]:
     scaled = lambda c: c if c == 3 else max(4, round(c * width))  # noqa: E731
     layers: list[nn.Module] = []
     for item in plan:
@@ -41,19 +41,23 @@ def _layers(plan: Iterable[tuple[int, int] | str], width: float = 1.0) -> list[n
         else:
             cin, cout = item  # type: ignore[misc]
             layers += [nn.ReflectionPad2d(1), nn.Conv2d(scaled(cin), scaled(cout), 3), nn.ReLU()]
+    if deepest is not None:
+        last = layers[-2]
+        layers[-2] = nn.Conv2d(last.in_channels, deepest, 3)
     return layers
 
 
-def vgg_normalised(full: bool = False, width: float = 1.0) -> nn.Sequential:
+def vgg_normalised(full: bool = False, width: float = 1.0, deepest: int | None = None) -> nn.Sequential:
     """The encoder as an nn.Sequential in the published index layout.
 
     ``full=True`` builds all 53 entries (to relu5_4) as in ``vgg_normalised.pth``;
     the default stops at relu4_1 (index 30), all AdaIN needs. ``width`` scales every
-    3x3 conv's channels (the fast student, ``models.student``), keeping the layout.
+    3x3 conv's channels (the fast student, ``models.student``), keeping the layout;
+    ``deepest`` sets relu4_1's own (a widened student, ``models.student.widen_deepest``).
     """
-    if full and width != 1.0:
+    if full and (width != 1.0 or deepest is not None):
         raise ValueError("only the encoder to relu4_1 has slim variants")
-    layers: list[nn.Module] = [nn.Conv2d(3, 3, 1)] + _layers(_PLAN, width)
+    layers: list[nn.Module] = [nn.Conv2d(3, 3, 1)] + _layers(_PLAN, width, deepest)
     if full:
         layers += _layers(_PLAN_TAIL)
     return nn.Sequential(*layers)

@@ -447,3 +447,58 @@ def test_a_tuned_student_exports_the_pair_and_resumes_exactly(student_trainer, f
     with pytest.raises(UserError, match="--tune-student") as err:
         t.load(tmp_path / "checkpoint.pt")  # a frozen run cannot continue a tuned one's checkpoint
     assert_one_line(str(err.value))
+
+
+def test_a_widened_student_paints_the_same_picture_and_its_new_channels_learn(student_files, primed_home, tmp_path,
+                                                                             fresh_encoder, train_data):
+    """scripts.widen_student: relu4_1 gets more channels, the pair as the engine loads it paints what
+    the narrow one did; tuning then grows the decoder's reading of the new channels from zero."""
+    from app.engine import Settings, Stylizer
+    from app.tools.train import TrainConfig
+    from scripts.widen_student import widen
+
+    student, decoder_file = student_files
+    out = tmp_path / "wide"
+    assert widen(student, decoder_file, 192, out) == 0.0
+    wide_student, meta = weights.load_student(out / "student_fp16.pth")
+    assert wide_student.channels == [16, 32, 64, 192] and meta["width"] == 0.25 and meta["deepest"] == 192
+    assert "deepest" not in weights.load_student(student)[1]  # a plain student's file is as before
+    rng = np.random.default_rng(2)
+    frame, painting = (rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(2))
+    pictures = []
+    for s, d in ((student, decoder_file), (out / "student_fp16.pth", out / "decoder_fp16.pth")):
+        stylizer = Stylizer.create(device="cpu", precision="fp32", student=s, decoder=d)
+        pictures.append(stylizer.stylize(frame, Settings(styles=(stylizer.add_style(painting),), size=48)))
+    assert stylizer.encoder.channels[-1] == 192
+    assert np.abs(pictures[0].astype(int) - pictures[1]).max() <= 1
+
+    cfg = TrainConfig(content_dir=str(train_data / "content"), style_dir=str(train_data / "style"),
+                      out_dir=str(tmp_path / "run"), size=32, batch=2, warmup=0, bf16=False, decoder_width=0.25,
+                      checkpoint_minutes=1e9, eval_size=32, tune_student=1.0)
+    tuned = Trainer(cfg, fresh_encoder(), ImageBank(cfg.content_dir), ImageBank(cfg.style_dir), source=wide_student)
+    tuned.load(out / "decoder_fp16.pth")  # `train --resume DIR/decoder_fp16.pth`: a warm start
+    reader = next(m for m in tuned.decoder if isinstance(m, torch.nn.Conv2d))
+    assert float(reader.weight[:, 128:].detach().abs().max()) == 0.0
+    for _ in range(3):
+        tuned.step()
+    assert float(reader.weight[:, 128:].detach().abs().max()) > 0.0
+
+
+def test_widening_what_cannot_be_widened_is_one_clear_sentence(student_files, tmp_path, train_data, fresh_encoder):
+    from scripts.widen_student import main as widen_main, widen
+
+    student, decoder_file = student_files
+    for channels, other in ((128, decoder_file), (192, tmp_path / "other.pth")):
+        if other != decoder_file:
+            net, meta = weights.load_decoder(decoder_file)
+            weights.save_decoder(net, other, **{**meta, "student": "another encoder"})
+        with pytest.raises(UserError) as err:
+            widen(student, other, channels, tmp_path / "wide")
+        assert_one_line(str(err.value))
+    assert widen_main(["--channels", "64", "--out", str(tmp_path / "w"), "--student", str(student),
+                       "--decoder", str(decoder_file)]) == 2
+    widen(student, decoder_file, 192, tmp_path / "wide")
+    cfg = _distill_config(train_data, tmp_path / "distill")
+    with pytest.raises(UserError, match="widened") as err:
+        Distiller(cfg, fresh_encoder()).load(tmp_path / "wide" / "student_fp16.pth")
+    assert_one_line(str(err.value))

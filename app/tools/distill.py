@@ -153,6 +153,9 @@ class Distiller:
         student, meta = weights_io.load_student(path)
         if float(meta["width"]) != self.cfg.width:
             raise UserError(f"{path}: student width {meta['width']} differs from --width {self.cfg.width}")
+        if student.channels != self.student.channels:
+            raise UserError(f"{path}: a widened student ({student.channels[-1]} channels at relu4_1) trains with its "
+                            "decoder (`train --tune-student`), not by distillation")
         self.student.load_state_dict(student.state_dict())
         self.step_count = int(meta.get("steps", 0))
         self.elapsed_s = float(meta.get("train_seconds", 0.0))
