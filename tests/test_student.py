@@ -161,7 +161,7 @@ def test_a_teacher_content_loss_is_what_eval_quality_measures(student_trainer, f
     assert float(loss_c) == pytest.approx(float(expected), rel=1e-5)
     assert float(from_bank) == pytest.approx(float(loss_c), rel=1e-5)
     assert float(own_c) != pytest.approx(float(loss_c), rel=1e-2)  # the student's own space is another measure
-    assert "VGG's relu4_1" in teacher.cfg.route()
+    assert "VGG's relu4_1" in teacher.cfg.route() and teacher.route() == teacher.cfg.route()  # not widened
 
 
 def test_imitation_is_the_distance_to_the_full_models_picture_and_joins_the_step(student_trainer, fresh_encoder):
@@ -477,6 +477,7 @@ def test_a_widened_student_paints_the_same_picture_and_its_new_channels_learn(st
                       checkpoint_minutes=1e9, eval_size=32, tune_student=1.0)
     tuned = Trainer(cfg, fresh_encoder(), ImageBank(cfg.content_dir), ImageBank(cfg.style_dir), source=wide_student)
     tuned.load(out / "decoder_fp16.pth")  # `train --resume DIR/decoder_fp16.pth`: a warm start
+    assert tuned.route().endswith(", the student's relu4_1 widened to 192 channels")
     reader = next(m for m in tuned.decoder if isinstance(m, torch.nn.Conv2d))
     assert float(reader.weight[:, 128:].detach().abs().max()) == 0.0
     for _ in range(3):

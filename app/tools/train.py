@@ -464,6 +464,12 @@ class Trainer:
 
     # ---------------------------------------------------------------- one step
 
+    def route(self) -> str:
+        """The config's route, and what only the networks tell: a student widened at relu4_1."""
+        channels = self.source.channels
+        widened = self.source is not self.encoder and channels[-1] != 8 * channels[0]  # 16 -> 128 as built
+        return self.cfg.route() + (f", the student's relu4_1 widened to {channels[-1]} channels" if widened else "")
+
     def _copy_of_decoder(self) -> nn.Module:
         return copy.deepcopy(self.decoder).requires_grad_(False).eval()
 
@@ -908,7 +914,7 @@ def run(cfg: TrainConfig, resume: Path | None = None, encoder: Encoder | None = 
         trainer.content_bank = _bank(ContentBank, trainer.contents, cfg.content_bank, trainer, out, progress)
     held_c, held_s = held_out(cfg.holdout_content_dir), held_out(cfg.holdout_style_dir)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    record_stretch(out / STRETCHES, trainer.step_count, trainer.elapsed_s, trainer.device, cfg.bf16, cfg.route())
+    record_stretch(out / STRETCHES, trainer.step_count, trainer.elapsed_s, trainer.device, cfg.bf16, trainer.route())
 
     def checkpoint() -> None:
         trainer.save(out / CHECKPOINT)
