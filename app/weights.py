@@ -22,6 +22,7 @@ from tqdm import tqdm
 from app.errors import UserError
 from app.paths import CALIBRATION_DIR, SHIPPED_WEIGHTS_DIR, atomic_write_bytes, cache_dir
 from models.decoder import SkipDecoder, decoder as build_decoder
+from models.student import widened_to
 from models.vgg import ENCODER_LENGTH, Encoder, vgg_normalised
 from models import vgg_convert
 
@@ -229,8 +230,8 @@ def save_decoder(net: nn.Module, path: Path, **meta: Any) -> None:
 def save_student(encoder: Encoder, path: Path, **meta: Any) -> None:
     """Write a distilled student encoder (``models.student``) in fp16 with metadata (atomic)."""
     state = {k: v.detach().to(torch.float16).cpu() for k, v in encoder.body.state_dict().items()}
-    width = encoder.channels[0] / 64  # relu1_1's share of VGG's; relu4_1 may be wider (widen_deepest)
-    shape = {"width": width} | ({} if encoder.channels[-1] == round(512 * width) else {"deepest": encoder.channels[-1]})
+    deepest = widened_to(encoder)
+    shape = {"width": encoder.channels[0] / 64} | ({} if deepest is None else {"deepest": deepest})
     buf = io.BytesIO()
     meta = {k: v for k, v in meta.items() if k not in ("width", "deepest")}  # the encoder's own shape says
     torch.save({"format": "adain-live-student", **meta, **shape, "state_dict": state}, buf)

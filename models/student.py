@@ -59,6 +59,12 @@ def distillation_loss(mapped: Sequence[torch.Tensor], teacher_taps: Sequence[tor
     return total
 
 
+def widened_to(student: Encoder) -> int | None:
+    """relu4_1's channels when wider than the student's width gives them (``widen_deepest``), else None."""
+    first, deepest = student.channels[0], student.channels[-1]
+    return None if deepest == 8 * first else deepest  # VGG: 64 at relu1_1, 512 at relu4_1
+
+
 @torch.no_grad()
 def widen_deepest(student: Encoder, decoder: nn.Sequential, channels: int,
                   gen: torch.Generator | None = None) -> tuple[Encoder, nn.Sequential]:
@@ -71,12 +77,12 @@ def widen_deepest(student: Encoder, decoder: nn.Sequential, channels: int,
     """
     convs = conv_layers(student.body)
     index, old = convs[-1]
-    first = next(m for m in decoder if isinstance(m, nn.Conv2d))
+    i, first = next((i, m) for i, m in enumerate(decoder) if isinstance(m, nn.Conv2d))
     if first.in_channels != old.out_channels:
         raise ValueError(f"the decoder reads {first.in_channels} channels, relu4_1 has {old.out_channels}")
     extra = channels - old.out_channels
     if extra <= 0:
-        raise ValueError(f"relu4_1 has {old.out_channels} channels already, not fewer than {channels}")
+        raise ValueError(f"relu4_1 has {old.out_channels} channels already; widening needs more")
     body = copy.deepcopy(student.body)
     conv = nn.Conv2d(old.in_channels, channels, 3)
     scale = old.weight.std()
@@ -84,7 +90,6 @@ def widen_deepest(student: Encoder, decoder: nn.Sequential, channels: int,
     conv.bias.copy_(torch.cat([old.bias, old.bias.mean().expand(extra)]))
     body[index] = conv
     widened = copy.deepcopy(decoder)
-    i = next(i for i, m in enumerate(widened) if isinstance(m, nn.Conv2d))
     reader = nn.Conv2d(channels, first.out_channels, 3)
     reader.weight.zero_()
     reader.weight[:, :first.in_channels] = first.weight

@@ -31,14 +31,15 @@ def widen(student_file: Path, decoder_file: Path, channels: int, out: Path, seed
     decoder, decoder_meta = weights.load_decoder(decoder_file)
     if isinstance(decoder, SkipDecoder):
         raise UserError(f"{decoder_file}: a skip decoder; widening handles plain decoders")
-    if decoder_meta.get("student") != weights.student_id(student_file):
+    narrow_id = weights.student_id(student_file)
+    if decoder_meta.get("student") != narrow_id:
         raise UserError(f"{decoder_file}: trained against student {decoder_meta.get('student')}, not {student_file}")
-    if channels <= student.channels[-1]:
-        raise UserError(f"--channels {channels}: the student's relu4_1 has {student.channels[-1]} already")
-    wide_student, wide_decoder = widen_deepest(student, decoder, channels, torch.Generator().manual_seed(seed))
+    try:
+        wide_student, wide_decoder = widen_deepest(student, decoder, channels, torch.Generator().manual_seed(seed))
+    except ValueError as exc:
+        raise UserError(f"--channels {channels}: {exc}") from None
     out.mkdir(parents=True, exist_ok=True)
-    weights.save_student(wide_student, out / STUDENT_EXPORT,
-                         **{**student_meta, "widened_from": weights.student_id(student_file)})
+    weights.save_student(wide_student, out / STUDENT_EXPORT, **{**student_meta, "widened_from": narrow_id})
     meta = {k: v for k, v in decoder_meta.items() if k not in ("format", "source")}
     weights.save_decoder(wide_decoder, out / EXPORT,
                          **{**meta, "in_channels": channels, "student": weights.student_id(out / STUDENT_EXPORT)})

@@ -37,6 +37,7 @@ from models.augment import ZOOM, StyleAugment
 from models.color import Palette, batch_color_stats, pull_palette
 from models.decoder import SKIP_TAP_INDICES, SKIP_TAPS, SkipDecoder, decode, decoder as build_decoder, skip_features
 from models.losses import content_loss, reconstruction_loss, style_loss
+from models.student import widened_to
 from models.vgg import Encoder
 
 CHECKPOINT = "checkpoint.pt"
@@ -466,9 +467,8 @@ class Trainer:
 
     def route(self) -> str:
         """The config's route, and what only the networks tell: a student widened at relu4_1."""
-        channels = self.source.channels
-        widened = self.source is not self.encoder and channels[-1] != 8 * channels[0]  # 16 -> 128 as built
-        return self.cfg.route() + (f", the student's relu4_1 widened to {channels[-1]} channels" if widened else "")
+        deepest = None if self.source is self.encoder else widened_to(self.source)
+        return self.cfg.route() + (f", the student's relu4_1 widened to {deepest} channels" if deepest else "")
 
     def _copy_of_decoder(self) -> nn.Module:
         return copy.deepcopy(self.decoder).requires_grad_(False).eval()
